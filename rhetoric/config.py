@@ -1,0 +1,216 @@
+"""One settings object, loaded once: defaults, then rhetoric.toml, then RHETORIC_* environment, then CLI flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from rhetoric.errors import ConfigError
+
+CONFIG_FILE = "rhetoric.toml"
+SOURCE_KINDS = ("folder", "feed", "urls")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One place articles come from.
+
+    kind: "folder" (location is a directory), "feed" (location is an RSS/Atom URL)
+    or "urls" (urls lists article pages). outlet names the publisher where the
+    source itself does not say; manifest is an optional CSV for a folder.
+    """
+
+    kind: str
+    location: str = ""
+    outlet: str | None = None
+    manifest: str | None = None
+    urls: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """A short name for messages and run summaries."""
+        if self.kind == "urls":
+            return f"urls[{self.outlet or len(self.urls)}]"
+        return self.location
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs; passed down, never read from globals."""
+
+    root: Path = Path(".")
+    db_url: str = ""
+    out_dir: Path = Path("outputs")
+    models_dir: Path = Path("models")
+    labels_dir: Path = Path("labels")
+    sources: tuple[SourceSpec, ...] = ()
+    max_bytes: int = 5_000_000
+    http_timeout: float = 20.0
+    user_agent: str = "rhetoric/0.1 (+https://github.com/rhetoric-project/rhetoric; news framing research)"
+    near_duplicate_threshold: float = 0.8
+    batch_size: int = 5000
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def state_dir(self) -> Path:
+        """The git-ignored folder for the default store and run state."""
+        return self.root / ".rhetoric"
+
+    def resolved_db_url(self) -> str:
+        """The store URL: the configured one, or a SQLite file in the state folder."""
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{(self.state_dir / 'rhetoric.db').resolve()}"
+
+
+_ENV_KEYS = {
+    "RHETORIC_DB": "db_url",
+    "RHETORIC_OUT": "out_dir",
+    "RHETORIC_MODELS": "models_dir",
+    "RHETORIC_LABELS": "labels_dir",
+    "RHETORIC_MAX_BYTES": "max_bytes",
+    "RHETORIC_HTTP_TIMEOUT": "http_timeout",
+}
+_PATH_FIELDS = {"out_dir", "models_dir", "labels_dir"}
+_TOML_KEYS = {
+    "db": "db_url",
+    "out": "out_dir",
+    "models": "models_dir",
+    "labels": "labels_dir",
+    "max_bytes": "max_bytes",
+    "http_timeout": "http_timeout",
+    "user_agent": "user_agent",
+    "near_duplicate_threshold": "near_duplicate_threshold",
+    "batch_size": "batch_size",
+}
+
+
+def load_settings(
+    root: Path | str = ".",
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    extra_sources: tuple[SourceSpec, ...] = (),
+) -> Settings:
+    """Build the settings: defaults, then ROOT/rhetoric.toml, then RHETORIC_* variables, then overrides.
+
+    Sources from the file come first; extra_sources (the CLI's --source) add to them.
+    When neither names a source, ROOT/seeds is the default.
+    """
+    root = Path(root)
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {"root": root}
+    sources: list[SourceSpec] = []
+
+    config_path = root / CONFIG_FILE
+    if config_path.is_file():
+        file_values, sources = _read_config_file(config_path)
+        values.update(file_values)
+    for var, name in _ENV_KEYS.items():
+        if env.get(var):
+            values[name] = _coerce(name, env[var], var)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = _coerce(name, value, f"--{name}")
+
+    sources.extend(extra_sources)
+    if not sources:
+        sources = [SourceSpec(kind="folder", location=str(root / "seeds"))]
+    values["sources"] = tuple(sources)
+    for name in _PATH_FIELDS:
+        path = Path(values.get(name, getattr(Settings, name)))
+        values[name] = path if path.is_absolute() else root / path
+    return Settings(**values)
+
+
+def folder_source(path: str | Path) -> SourceSpec:
+    """A SourceSpec for a folder named on the command line."""
+    return SourceSpec(kind="folder", location=str(path))
+
+
+def _coerce(name: str, value: Any, where: str) -> Any:
+    expected = {f.name: f.type for f in fields(Settings)}.get(name)
+    try:
+        if expected == "int":
+            return int(value)
+        if expected == "float":
+            return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected a number for {name}, found {value!r}") from None
+    if name in _PATH_FIELDS:
+        return Path(value)
+    return value
+
+
+def _read_config_file(path: Path) -> tuple[dict[str, Any], list[SourceSpec]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax at that line") from None
+
+    values: dict[str, Any] = {}
+    settings_table = data.get("settings", {})
+    if not isinstance(settings_table, dict):
+        raise ConfigError(f"{path}: [settings] must be a table")
+    for key, value in settings_table.items():
+        if key not in _TOML_KEYS:
+            known = ", ".join(sorted(_TOML_KEYS))
+            raise ConfigError(f"{path}: unknown key settings.{key}; expected one of {known}")
+        values[_TOML_KEYS[key]] = _coerce(_TOML_KEYS[key], value, f"{path}: settings.{key}")
+
+    unknown = set(data) - {"settings", "source"}
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown table {sorted(unknown)[0]!r}; expected [settings] and [[source]] entries"
+        )
+    raw_sources = data.get("source", [])
+    if not isinstance(raw_sources, list):
+        raise ConfigError(f"{path}: 'source' must be written as [[source]] entries")
+    sources = [_parse_source(path, i, entry) for i, entry in enumerate(raw_sources)]
+    return values, sources
+
+
+def _parse_source(path: Path, index: int, entry: Any) -> SourceSpec:
+    where = f"{path}: source[{index}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: expected a table with a 'kind' key")
+    allowed = {"kind", "path", "url", "urls", "outlet", "manifest"}
+    for key in entry:
+        if key not in allowed:
+            raise ConfigError(f"{where}.{key}: unknown key; expected one of {', '.join(sorted(allowed))}")
+    kind = entry.get("kind")
+    if kind not in SOURCE_KINDS:
+        raise ConfigError(f"{where}.kind: expected one of {', '.join(SOURCE_KINDS)}, found {kind!r}")
+    outlet = entry.get("outlet")
+    if outlet is not None and (not isinstance(outlet, str) or not outlet.strip()):
+        raise ConfigError(f"{where}.outlet: expected a non-empty string, found {outlet!r}")
+    if kind == "folder":
+        folder = entry.get("path")
+        if not isinstance(folder, str) or not folder:
+            raise ConfigError(f"{where}.path: a folder source needs path = \"DIR\"")
+        resolved = Path(folder) if Path(folder).is_absolute() else path.parent / folder
+        manifest = entry.get("manifest")
+        if manifest is not None:
+            manifest = str(Path(manifest) if Path(manifest).is_absolute() else path.parent / manifest)
+        return SourceSpec(kind="folder", location=str(resolved), outlet=outlet, manifest=manifest)
+    if kind == "feed":
+        url = entry.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://", "file://")):
+            raise ConfigError(f"{where}.url: a feed source needs url = \"http(s)://...\", found {url!r}")
+        return SourceSpec(kind="feed", location=url, outlet=outlet)
+    urls = entry.get("urls")
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+        raise ConfigError(f"{where}.urls: a urls source needs urls = [\"https://...\", ...]")
+    bad = [u for u in urls if not u.startswith(("http://", "https://"))]
+    if bad:
+        raise ConfigError(f"{where}.urls: not an http(s) address: {bad[0]!r}")
+    return SourceSpec(kind="urls", urls=tuple(urls), outlet=outlet)
+
+
+def with_overrides(settings: Settings, **changes: Any) -> Settings:
+    """A copy of settings with some fields replaced (None values are ignored)."""
+    return replace(settings, **{k: v for k, v in changes.items() if v is not None})
