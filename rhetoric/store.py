@@ -1,0 +1,407 @@
+"""The store: the one door to the database (SQLAlchemy Core; SQLite by default, PostgreSQL-ready).
+
+Tables: articles (one row per distinct story), article_sources (every file/URL/outlet
+that carried it), sentences, predictions (one row per sentence and frame, stamped with
+the model version) and runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import pandas as pd
+from sqlalchemy import (
+    Boolean, Column, Date, DateTime, Float, ForeignKey, Integer, MetaData, SmallInteger,
+    String, Table, Text, UniqueConstraint, create_engine, event, func, select, text as sql_text,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from rhetoric.errors import StoreError
+
+metadata = MetaData()
+
+articles = Table(
+    "articles", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("content_hash", String(64), nullable=False, unique=True),
+    Column("title", Text),
+    Column("published", Date, index=True),
+    Column("date_missing", Boolean, nullable=False, default=False),
+    Column("outlet", String(200), index=True),
+    Column("source", Text, nullable=False),
+    Column("url", Text),
+    Column("author", Text),
+    Column("signature", Text),
+    Column("n_sentences", Integer, nullable=False),
+    Column("run_id", String(36)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+article_sources = Table(
+    "article_sources", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("source", Text, nullable=False),
+    Column("outlet", String(200)),
+    Column("url", Text),
+    Column("canonical_url", String(2000), index=True),
+    Column("run_id", String(36)),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("article_id", "source", name="uq_article_source"),
+)
+
+sentences = Table(
+    "sentences", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    UniqueConstraint("article_id", "idx", name="uq_sentence_position"),
+)
+
+predictions = Table(
+    "predictions", metadata,
+    Column("sentence_id", Integer, ForeignKey("sentences.id", ondelete="CASCADE"), primary_key=True),
+    Column("frame", String(64), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("label", SmallInteger, nullable=False),
+    Column("model_version", String(64), nullable=False, index=True),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("started", DateTime(timezone=True), nullable=False),
+    Column("finished", DateTime(timezone=True)),
+    Column("status", String(20), nullable=False),
+    Column("articles_new", Integer, nullable=False, default=0),
+    Column("articles_seen", Integer, nullable=False, default=0),
+    Column("articles_refused", Integer, nullable=False, default=0),
+    Column("sentences_new", Integer, nullable=False, default=0),
+    Column("sentences_rescored", Integer, nullable=False, default=0),
+    Column("model_version", String(64)),
+    Column("details", Text),
+)
+
+
+@dataclass
+class NewArticle:
+    """A cleaned, split article ready to store."""
+
+    content_hash: str
+    sentences: list[str]
+    source: str
+    title: str | None = None
+    published: date | None = None
+    outlet: str | None = None
+    url: str | None = None
+    canonical_url: str | None = None
+    author: str | None = None
+    signature: str | None = None
+
+
+@dataclass
+class AddResult:
+    """What add_articles did: ids of the stories it created, and how many it already had."""
+
+    new_article_ids: list[int] = field(default_factory=list)
+    already_stored: int = 0
+    new_sentences: int = 0
+    duplicate_of: dict[str, int] = field(default_factory=dict)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Store:
+    """All reads and writes of articles, sentences, predictions and runs."""
+
+    def __init__(self, url: str):
+        self.url = url
+        try:
+            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(url, future=True)
+        except (SQLAlchemyError, OSError, ValueError) as exc:
+            raise StoreError(f"cannot open the store at {url!r}: {exc}; check --db / RHETORIC_DB") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    def create_schema(self) -> None:
+        """Create the tables that do not exist yet."""
+        try:
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot create the schema in {self.url!r}: {exc}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- ingest side -------------------------------------------------------------
+
+    def known_hashes(self, hashes: Iterable[str]) -> dict[str, int]:
+        """Map each already stored content hash to its article id."""
+        found: dict[str, int] = {}
+        wanted = list(dict.fromkeys(hashes))
+        with self.engine.connect() as conn:
+            for chunk in _chunks(wanted, 500):
+                rows = conn.execute(select(articles.c.content_hash, articles.c.id)
+                                    .where(articles.c.content_hash.in_(chunk)))
+                found.update({h: i for h, i in rows})
+        return found
+
+    def known_urls(self, urls: Iterable[str]) -> dict[str, int]:
+        """Map each already stored canonical URL to its article id."""
+        found: dict[str, int] = {}
+        wanted = [u for u in dict.fromkeys(urls) if u]
+        with self.engine.connect() as conn:
+            for chunk in _chunks(wanted, 500):
+                rows = conn.execute(select(article_sources.c.canonical_url, article_sources.c.article_id)
+                                    .where(article_sources.c.canonical_url.in_(chunk)))
+                found.update({u: i for u, i in rows})
+        return found
+
+    def signatures(self) -> list[tuple[int, str]]:
+        """(article id, near-duplicate signature) of every stored article that has one."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(articles.c.id, articles.c.signature)
+                                .where(articles.c.signature.is_not(None)))
+            return [(i, s) for i, s in rows]
+
+    def add_articles(self, batch: Sequence[NewArticle], run_id: str,
+                     duplicate_of: dict[int, int] | None = None) -> AddResult:
+        """Store a batch in one transaction; articles already stored only gain a source row.
+
+        duplicate_of maps a batch position to the stored article it repeats (near-duplicates
+        found by the caller): such an item is recorded as another source of that article.
+        """
+        result = AddResult()
+        duplicate_of = duplicate_of or {}
+        now = _utcnow()
+        try:
+            with self.engine.begin() as conn:
+                existing = self._hashes_in(conn, [a.content_hash for a in batch])
+                for position, item in enumerate(batch):
+                    article_id = duplicate_of.get(position) or existing.get(item.content_hash)
+                    if article_id is None:
+                        article_id = self._insert_article(conn, item, run_id, now)
+                        existing[item.content_hash] = article_id
+                        result.new_article_ids.append(article_id)
+                        result.new_sentences += len(item.sentences)
+                    else:
+                        result.already_stored += 1
+                        result.duplicate_of[item.source] = article_id
+                    self._add_source(conn, article_id, item, run_id, now)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not store the batch (nothing of it was kept): {exc}") from None
+        return result
+
+    def _hashes_in(self, conn, hashes: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(list(dict.fromkeys(hashes)), 500):
+            rows = conn.execute(select(articles.c.content_hash, articles.c.id)
+                                .where(articles.c.content_hash.in_(chunk)))
+            found.update({h: i for h, i in rows})
+        return found
+
+    def _insert_article(self, conn, item: NewArticle, run_id: str, now: datetime) -> int:
+        article_id = conn.execute(articles.insert().values(
+            content_hash=item.content_hash, title=item.title, published=item.published,
+            date_missing=item.published is None, outlet=item.outlet, source=item.source,
+            url=item.url, author=item.author, signature=item.signature,
+            n_sentences=len(item.sentences), run_id=run_id, created_at=now,
+        )).inserted_primary_key[0]
+        if item.sentences:
+            conn.execute(sentences.insert(), [
+                {"article_id": article_id, "idx": i, "text": s} for i, s in enumerate(item.sentences)
+            ])
+        return article_id
+
+    def _add_source(self, conn, article_id: int, item: NewArticle, run_id: str, now: datetime) -> None:
+        seen = conn.execute(select(article_sources.c.id).where(
+            article_sources.c.article_id == article_id, article_sources.c.source == item.source)).first()
+        if seen is None:
+            conn.execute(article_sources.insert().values(
+                article_id=article_id, source=item.source, outlet=item.outlet, url=item.url,
+                canonical_url=item.canonical_url, run_id=run_id, seen_at=now))
+
+    # -- classification side -----------------------------------------------------
+
+    def count_stale(self, model_version: str, frames: Sequence[str]) -> int:
+        """How many sentences lack a prediction of this model version for every frame."""
+        return sum(len(ids) for ids, _ in self.iter_stale(model_version, frames, batch_size=10**9))
+
+    def iter_stale(self, model_version: str, frames: Sequence[str],
+                   batch_size: int = 5000) -> Iterator[tuple[list[int], list[str]]]:
+        """Batches of (sentence ids, texts) that this model version has not scored on all frames."""
+        current = (select(predictions.c.sentence_id)
+                   .where(predictions.c.model_version == model_version, predictions.c.frame.in_(list(frames)))
+                   .group_by(predictions.c.sentence_id)
+                   .having(func.count() == len(frames)))
+        query = (select(sentences.c.id, sentences.c.text)
+                 .where(sentences.c.id.not_in(current)).order_by(sentences.c.id))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            yield [r[0] for r in chunk], [r[1] for r in chunk]
+
+    def write_predictions(self, sentence_ids: Sequence[int], frames: Sequence[str],
+                          labels, scores, model_version: str) -> None:
+        """Replace the predictions of these sentences with this model version's, in one transaction."""
+        rows = [
+            {"sentence_id": sid, "frame": frame, "score": float(scores[i][j]),
+             "label": int(bool(labels[i][j])), "model_version": model_version}
+            for i, sid in enumerate(sentence_ids) for j, frame in enumerate(frames)
+        ]
+        try:
+            with self.engine.begin() as conn:
+                for chunk in _chunks(list(sentence_ids), 500):
+                    conn.execute(predictions.delete().where(predictions.c.sentence_id.in_(chunk)))
+                if rows:
+                    conn.execute(predictions.insert(), rows)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not write predictions (none of this batch was kept): {exc}") from None
+
+    def drop_other_frames(self, frames: Sequence[str]) -> None:
+        """Delete predictions for frames the current taxonomy no longer has."""
+        with self.engine.begin() as conn:
+            conn.execute(predictions.delete().where(predictions.c.frame.not_in(list(frames))))
+
+    # -- runs --------------------------------------------------------------------
+
+    def start_run(self, run_id: str, model_version: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(runs.insert().values(run_id=run_id, started=_utcnow(), status="running",
+                                              model_version=model_version))
+
+    def finish_run(self, run_id: str, status: str, counts: dict, details: dict | None = None) -> None:
+        values = {k: counts[k] for k in ("articles_new", "articles_seen", "articles_refused",
+                                         "sentences_new", "sentences_rescored", "model_version")
+                  if k in counts}
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(
+                finished=_utcnow(), status=status, details=json.dumps(details or {}, default=str), **values))
+
+    # -- exports and read side ---------------------------------------------------
+
+    def export_runs(self) -> pd.DataFrame:
+        """Runs, oldest first, with the columns of `rhetoric export runs`."""
+        query = select(runs.c.run_id, runs.c.started, runs.c.finished, runs.c.status,
+                       runs.c.articles_new, runs.c.sentences_new, runs.c.model_version).order_by(runs.c.started)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(query).all(), columns=[
+                "run_id", "started", "finished", "status", "articles_new", "sentences_new", "model_version"])
+
+    def export_sentences(self, frames: Sequence[str]) -> pd.DataFrame:
+        """Every sentence with its article's metadata and one label and score column per frame."""
+        base = (select(sentences.c.id.label("sentence_id"), articles.c.source, articles.c.published,
+                       articles.c.outlet, articles.c.title, articles.c.url, sentences.c.idx, sentences.c.text)
+                .join(articles, articles.c.id == sentences.c.article_id)
+                .order_by(articles.c.id, sentences.c.idx))
+        preds = select(predictions.c.sentence_id, predictions.c.frame, predictions.c.label,
+                       predictions.c.score, predictions.c.model_version)
+        with self.engine.connect() as conn:
+            table = pd.DataFrame(conn.execute(base).all(), columns=[
+                "sentence_id", "source", "published", "outlet", "title", "url", "idx", "text"])
+            scored = pd.DataFrame(conn.execute(preds).all(),
+                                  columns=["sentence_id", "frame", "label", "score", "model_version"])
+        return _widen(table, scored, frames)
+
+    def sentence_texts(self) -> pd.DataFrame:
+        """sentence_id, text, source, outlet, published of every stored sentence."""
+        query = (select(sentences.c.id, sentences.c.text, articles.c.source, articles.c.outlet,
+                        articles.c.published).join(articles, articles.c.id == sentences.c.article_id))
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(query).all(),
+                                columns=["sentence_id", "text", "source", "outlet", "published"])
+
+    def article_frame_totals(self) -> pd.DataFrame:
+        """One row per article and frame: sentences, sentences labelled, and the sum of scores."""
+        query = (select(articles.c.id, articles.c.published, articles.c.outlet, predictions.c.frame,
+                        articles.c.n_sentences, func.sum(predictions.c.label), func.sum(predictions.c.score))
+                 .select_from(predictions.join(sentences, sentences.c.id == predictions.c.sentence_id)
+                              .join(articles, articles.c.id == sentences.c.article_id))
+                 .group_by(articles.c.id, articles.c.published, articles.c.outlet,
+                           articles.c.n_sentences, predictions.c.frame))
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(query).all(), columns=[
+                "article_id", "published", "outlet", "frame", "sentences", "count", "score_sum"])
+        frame["published"] = pd.to_datetime(frame["published"])
+        frame["outlet"] = frame["outlet"].fillna("unknown")
+        return frame.astype({"article_id": "int64", "sentences": "int64", "count": "int64",
+                             "score_sum": "float64"})
+
+    def top_sentences(self, frame: str, limit: int = 200) -> pd.DataFrame:
+        """The highest-scoring sentences labelled with this frame."""
+        query = (select(sentences.c.id, articles.c.id, articles.c.published, articles.c.outlet,
+                        articles.c.title, articles.c.url, articles.c.source, sentences.c.idx,
+                        sentences.c.text, predictions.c.score)
+                 .select_from(predictions.join(sentences, sentences.c.id == predictions.c.sentence_id)
+                              .join(articles, articles.c.id == sentences.c.article_id))
+                 .where(predictions.c.frame == frame, predictions.c.label == 1)
+                 .order_by(predictions.c.score.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            table = pd.DataFrame(conn.execute(query).all(), columns=[
+                "sentence_id", "article_id", "published", "outlet", "title", "url", "source",
+                "idx", "text", "score"])
+        table["published"] = pd.to_datetime(table["published"])
+        return table
+
+    def cooccurrence(self) -> pd.DataFrame:
+        """Sentences labelled with both frames of each pair (a frame with itself: its own count)."""
+        query = sql_text(
+            "SELECT a.frame AS frame_a, b.frame AS frame_b, COUNT(*) AS count "
+            "FROM predictions a JOIN predictions b ON a.sentence_id = b.sentence_id "
+            "WHERE a.label = 1 AND b.label = 1 AND a.frame <= b.frame GROUP BY a.frame, b.frame")
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(query).all(), columns=["frame_a", "frame_b", "count"])
+
+    def corpus_summary(self) -> dict:
+        """Counts, date span, outlets, last run and model versions in use."""
+        with self.engine.connect() as conn:
+            n_articles, first, last = conn.execute(
+                select(func.count(articles.c.id), func.min(articles.c.published),
+                       func.max(articles.c.published))).one()
+            n_sentences = conn.execute(select(func.count(sentences.c.id))).scalar_one()
+            outlets = [o for (o,) in conn.execute(select(articles.c.outlet).distinct()
+                                                  .order_by(articles.c.outlet)) if o]
+            undated = conn.execute(select(func.count()).where(articles.c.published.is_(None))).scalar_one()
+            last_run = conn.execute(select(runs).order_by(runs.c.started.desc()).limit(1)).mappings().first()
+            versions = [v for (v,) in conn.execute(select(predictions.c.model_version).distinct())]
+        return {"articles": n_articles, "sentences": n_sentences, "first_published": first,
+                "last_published": last, "undated_articles": undated, "outlets": outlets,
+                "last_run": dict(last_run) if last_run else None, "model_versions": versions}
+
+
+def _widen(table: pd.DataFrame, scored: pd.DataFrame, frames: Sequence[str]) -> pd.DataFrame:
+    frames = list(frames)
+    labels = scored.pivot(index="sentence_id", columns="frame", values="label")
+    scores = scored.pivot(index="sentence_id", columns="frame", values="score")
+    versions = scored.groupby("sentence_id")["model_version"].first()
+    out = table.set_index("sentence_id")
+    for frame in frames:
+        out[frame] = labels[frame].reindex(out.index).fillna(0).astype(int) if frame in labels else 0
+    for frame in frames:
+        out[f"score_{frame}"] = scores[frame].reindex(out.index) if frame in scores else float("nan")
+    out["model_version"] = versions.reindex(out.index)
+    return out.reset_index(drop=True)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
