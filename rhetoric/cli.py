@@ -1,0 +1,259 @@
+"""The `rhetoric` command line. Errors of the RhetoricError family are caught here once."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from rhetoric import __version__
+from rhetoric.config import Settings, folder_source, load_settings
+from rhetoric.errors import RhetoricError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args) or 0
+    except RhetoricError as exc:
+        print(f"rhetoric: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rhetoric: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rhetoric", description=(
+        "Track how states frame world affairs in the news: ingest articles, classify their "
+        "sentences into framing categories, store them and chart the trends."))
+    parser.add_argument("--version", action="version", version=f"rhetoric {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="one pipeline run through the Prefect flow")
+    _add_source(run)
+    _add_db(run)
+    _add_out_dir(run)
+    _add_models(run)
+    run.set_defaults(handler=cmd_run)
+
+    classify = commands.add_parser("classify", help="classify sentences (arguments or stdin, one per line)")
+    classify.add_argument("texts", nargs="*", metavar="TEXT", help="sentences; read from stdin when none")
+    classify.add_argument("--format", choices=("table", "jsonl"), default="table")
+    _add_models(classify)
+    _add_labels(classify)
+    classify.set_defaults(handler=cmd_classify)
+
+    export = commands.add_parser("export", help="write stored sentences, runs or trends as CSV")
+    export.add_argument("what", choices=("sentences", "runs", "trends"))
+    _add_db(export)
+    export.add_argument("--out", required=True, metavar="FILE", help="CSV file to write")
+    export.add_argument("--freq", choices=("W", "M", "Q", "Y"), help="trends: period (default: by data span)")
+    export.add_argument("--by", choices=("outlet",), help="trends: one series per outlet")
+    _add_models(export)
+    _add_labels(export)
+    export.set_defaults(handler=cmd_export)
+
+    train = commands.add_parser("train", help="train a challenger and promote it if it is not worse")
+    _add_labels(train)
+    _add_models(train)
+    train.add_argument("--force", action="store_true", help="promote the challenger whatever its scores")
+    train.set_defaults(handler=cmd_train)
+
+    label = commands.add_parser("label", help="the labelling loop: suggest sentences, import annotations")
+    label_commands = label.add_subparsers(title="label commands", metavar="ACTION")
+    suggest = label_commands.add_parser("suggest", help="sentences the champion is least sure about, as labels CSV")
+    suggest.add_argument("-n", type=int, default=50, help="how many sentences (default 50)")
+    _add_db(suggest)
+    suggest.add_argument("--out", metavar="FILE", help="CSV to write (default: standard output)")
+    _add_models(suggest)
+    _add_labels(suggest)
+    suggest.set_defaults(handler=cmd_label_suggest)
+    imp = label_commands.add_parser("import", help="convert a Label Studio JSON or doccano JSONL export")
+    imp.add_argument("file", type=Path, metavar="FILE")
+    imp.add_argument("--out", metavar="FILE", help="CSV to write (default: standard output)")
+    _add_labels(imp)
+    imp.set_defaults(handler=cmd_label_import)
+
+    charts = commands.add_parser("charts", help="rebuild the dashboard from the store")
+    _add_db(charts)
+    _add_out_dir(charts)
+    _add_models(charts)
+    _add_labels(charts)
+    charts.set_defaults(handler=cmd_charts)
+    return parser
+
+
+def _add_source(p):
+    p.add_argument("--source", action="append", metavar="DIR",
+                   help="folder of articles, added to rhetoric.toml's sources (default: seeds/); repeatable")
+
+
+def _add_db(p):
+    p.add_argument("--db", metavar="URL", help="store URL (default: $RHETORIC_DB or .rhetoric/rhetoric.db)")
+
+
+def _add_out_dir(p):
+    p.add_argument("--out", metavar="DIR", help="folder for the dashboard (default: outputs/)")
+
+
+def _add_models(p):
+    p.add_argument("--models", metavar="DIR", help="model registry (default: models/)")
+
+
+def _add_labels(p):
+    p.add_argument("--labels", metavar="DIR", help="labels folder (default: labels/)")
+
+
+def _settings(args, **extra) -> Settings:
+    overrides = {"db_url": getattr(args, "db", None), "models_dir": getattr(args, "models", None),
+                 "labels_dir": getattr(args, "labels", None), **extra}
+    sources = tuple(folder_source(s) for s in getattr(args, "source", None) or ())
+    return load_settings(Path.cwd(), overrides=overrides, extra_sources=sources)
+
+
+def _quiet_prefect() -> None:
+    """Defaults for a local research tool: no analytics from the temporary Prefect server."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def cmd_run(args) -> int:
+    _quiet_prefect()
+    from flows.pipeline import run_pipeline
+
+    settings = _settings(args, out_dir=args.out)
+    summary = run_pipeline(sources=args.source, db=settings.db_url or None, out=str(settings.out_dir),
+                           models=str(settings.models_dir), root=str(settings.root))
+    print(summary.render())
+    return 0
+
+
+def cmd_classify(args) -> int:
+    from rhetoric.registry import ensure_champion
+
+    settings = _settings(args)
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+    texts = [t for t in texts if t.strip()]
+    model = ensure_champion(settings.models_dir, settings.labels_dir)
+    labels, scores = model.predict(texts) if texts else ([], [])
+    frames = model.frames
+    out = sys.stdout
+    if args.format == "jsonl":
+        for text, row_labels, row_scores in zip(texts, labels, scores):
+            out.write(json.dumps({
+                "text": text,
+                "labels": [f for f, on in zip(frames, row_labels) if on],
+                "scores": {f: round(float(s), 4) for f, s in zip(frames, row_scores)},
+            }, ensure_ascii=False) + "\n")
+        return 0
+    out.write("labels\t" + "\t".join(frames) + "\ttext\n")
+    for text, row_labels, row_scores in zip(texts, labels, scores):
+        names = ",".join(f for f, on in zip(frames, row_labels) if on) or "-"
+        out.write(names + "\t" + "\t".join(f"{s:.2f}" for s in row_scores) + f"\t{text}\n")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from rhetoric.pipeline import open_store
+
+    settings = _settings(args)
+    store = open_store(settings)
+    if args.what == "runs":
+        table = store.export_runs()
+    elif args.what == "sentences":
+        table = _export_sentences(store, settings)
+    else:
+        table = _export_trends(store, settings, args.freq, args.by == "outlet")
+    path = Path(args.out)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    print(f"wrote {len(table)} rows to {path}")
+    return 0
+
+
+def _export_sentences(store, settings: Settings):
+    from rhetoric.labels import load_frames
+
+    frames = [f.name for f in load_frames(settings.labels_dir)]
+    table = store.export_sentences(frames)
+    table["published"] = table["published"].map(lambda d: d.isoformat() if d else "")
+    columns = ["source", "published", "outlet", "title", "idx", "text", *frames,
+               *[f"score_{f}" for f in frames], "model_version"]
+    return table[columns]
+
+
+def _export_trends(store, settings: Settings, freq: str | None, by_outlet: bool):
+    from rhetoric.registry import Registry
+    from rhetoric.trends import trends_table
+
+    champion = Registry(settings.models_dir).champion()
+    rates = champion.metadata.get("rates") if champion else None
+    return trends_table(store.article_frame_totals(), rates, freq=freq, by_outlet=by_outlet)
+
+
+def cmd_train(args) -> int:
+    _quiet_prefect()
+    from flows.train import train_flow
+
+    settings = _settings(args)
+    outcome = train_flow(labels_dir=str(settings.labels_dir), models_dir=str(settings.models_dir),
+                         force=args.force)
+    print(outcome.report())
+    return 0
+
+
+def cmd_label_suggest(args) -> int:
+    from rhetoric.labelling import suggest
+    from rhetoric.pipeline import open_store
+    from rhetoric.registry import ensure_champion
+
+    settings = _settings(args)
+    model = ensure_champion(settings.models_dir, settings.labels_dir)
+    table = suggest(open_store(settings).sentence_texts(), model, n=args.n)
+    _write_csv(table, args.out)
+    return 0
+
+
+def cmd_label_import(args) -> int:
+    from rhetoric.labelling import import_annotations
+    from rhetoric.labels import load_frames
+
+    settings = _settings(args)
+    table = import_annotations(args.file, load_frames(settings.labels_dir))
+    _write_csv(table, args.out)
+    return 0
+
+
+def cmd_charts(args) -> int:
+    from rhetoric.pipeline import open_store, write_dashboard
+    from rhetoric.registry import Registry
+
+    settings = _settings(args, out_dir=args.out)
+    registry = Registry(settings.models_dir)
+    champion = registry.champion()
+    path = write_dashboard(open_store(settings), settings, champion.metadata if champion else None,
+                           registry.history())
+    print(f"dashboard: {path}")
+    return 0
+
+
+def _write_csv(table, out: str | None) -> None:
+    if out:
+        table.to_csv(out, index=False)
+        print(f"wrote {len(table)} rows to {out}", file=sys.stderr)
+    else:
+        table.to_csv(sys.stdout, index=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

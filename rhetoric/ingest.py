@@ -1,0 +1,201 @@
+"""Ingest: read articles from folders, decode them, attach manifest metadata, refuse bad input with a reason."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from rhetoric.config import SourceSpec
+
+ARTICLE_SUFFIXES = (".txt", ".md")
+MANIFEST_NAME = "manifest.csv"
+MANIFEST_COLUMNS = ("file", "published", "outlet", "title", "url")
+# A folder's README describes the folder; it is not an article.
+SKIPPED_NAMES = {"readme.md", "readme.txt"}
+
+
+@dataclass
+class RawArticle:
+    """An article as read from its source, before cleaning."""
+
+    source: str
+    text: str
+    title: str | None = None
+    published: date | None = None
+    outlet: str | None = None
+    url: str | None = None
+    author: str | None = None
+    is_html: bool = False
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An input that was not ingested, and why."""
+
+    source: str
+    reason: str
+
+
+@dataclass
+class IngestBatch:
+    """What reading the sources produced: articles, refused inputs and warnings."""
+
+    articles: list[RawArticle] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def extend(self, other: "IngestBatch") -> None:
+        self.articles.extend(other.articles)
+        self.refusals.extend(other.refusals)
+        self.warnings.extend(other.warnings)
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    line: int
+    published: date | None
+    outlet: str | None
+    title: str | None
+    url: str | None
+    error: str | None = None
+
+
+def read_folder(spec: SourceSpec, max_bytes: int, suffixes: tuple[str, ...] = ARTICLE_SUFFIXES) -> IngestBatch:
+    """Read every article file in a folder, with metadata from its manifest.
+
+    A file without a manifest row is read with unknown metadata and a warning; a
+    manifest row without a file, or with a bad date, is reported and its file refused.
+    """
+    folder = Path(spec.location)
+    batch = IngestBatch()
+    if not folder.is_dir():
+        batch.refusals.append(Refusal(str(folder), "not a folder; check --source or rhetoric.toml"))
+        return batch
+    manifest_path = Path(spec.manifest) if spec.manifest else folder / MANIFEST_NAME
+    manifest = read_manifest(manifest_path, batch) if manifest_path.is_file() else {}
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() in suffixes and p.name.lower() not in SKIPPED_NAMES)
+    names = {p.name for p in files}
+    for name, row in manifest.items():
+        if name not in names:
+            batch.warnings.append(f"{manifest_path}:{row.line}: no file named {name!r} in {folder}; "
+                                  "fix the file column or add the file")
+    for path in files:
+        row = manifest.get(path.name)
+        if row is not None and row.error:
+            batch.refusals.append(Refusal(path.name, f"{manifest_path}:{row.line}: {row.error}"))
+            continue
+        if row is None and manifest_path.is_file():
+            batch.warnings.append(f"{path.name}: no row in {manifest_path.name}; ingested with unknown "
+                                  "date and outlet (add a row to fix)")
+        _read_one(path, row, spec, max_bytes, batch)
+    return batch
+
+
+def _read_one(path: Path, row: ManifestRow | None, spec: SourceSpec, max_bytes: int, batch: IngestBatch) -> None:
+    try:
+        text = read_text(path, max_bytes)
+    except ValueError as exc:
+        batch.refusals.append(Refusal(path.name, str(exc)))
+        return
+    batch.articles.append(RawArticle(
+        source=path.name, text=text,
+        title=row.title if row else None,
+        published=row.published if row else None,
+        outlet=(row.outlet if row and row.outlet else spec.outlet),
+        url=row.url if row else None,
+        is_html=path.suffix.lower() in (".html", ".htm"),
+    ))
+
+
+def read_text(path: Path, max_bytes: int) -> str:
+    """Read and decode a text file; ValueError says why it cannot be used."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ValueError(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit "
+                             "(raise max_bytes in rhetoric.toml if it is a real article)")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read the file ({exc.strerror or exc})") from None
+    return decode_bytes(data)
+
+
+def decode_bytes(data: bytes) -> str:
+    """Decode article bytes: UTF-8 when valid, else Windows-1252 / Latin-1."""
+    if not data.strip():
+        raise ValueError("file is empty")
+    if b"\x00" in data[:8192]:
+        raise ValueError("file is binary (it contains NUL bytes), not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = _decode_legacy(data)
+    if _control_ratio(text) > 0.05:
+        raise ValueError("file looks binary (many control characters), not text")
+    if not text.strip():
+        raise ValueError("file has no text")
+    return text
+
+
+def _decode_legacy(data: bytes) -> str:
+    # Western news text that is not UTF-8 is nearly always Windows-1252, a superset of
+    # Latin-1's printable characters; bytes cp1252 leaves undefined fall back to Latin-1.
+    # (Statistical detectors guess wrong on short articles, so none is used.)
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _control_ratio(text: str) -> float:
+    sample = text[:20000]
+    if not sample:
+        return 0.0
+    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\n\r\t\f")
+    return controls / len(sample)
+
+
+def read_manifest(path: Path, batch: IngestBatch) -> dict[str, ManifestRow]:
+    """Rows of a manifest by file name; malformed rows are reported in batch.warnings."""
+    try:
+        raw = decode_bytes(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        batch.warnings.append(f"{path}: cannot read the manifest ({exc}); files are read without metadata")
+        return {}
+    reader = csv.DictReader(raw.splitlines())
+    missing = [c for c in ("file",) if c not in (reader.fieldnames or [])]
+    if missing:
+        batch.warnings.append(f"{path}:1: the manifest has no 'file' column; expected columns "
+                              f"{','.join(MANIFEST_COLUMNS)}; files are read without metadata")
+        return {}
+    rows: dict[str, ManifestRow] = {}
+    for line, record in enumerate(reader, start=2):
+        name = (record.get("file") or "").strip()
+        if not name:
+            batch.warnings.append(f"{path}:{line}: empty 'file' value; row ignored")
+            continue
+        if name in rows:
+            batch.warnings.append(f"{path}:{line}: {name!r} already listed on line {rows[name].line}; "
+                                  "the first row is used")
+            continue
+        rows[name] = _manifest_row(line, record)
+    return rows
+
+
+def _manifest_row(line: int, record: dict) -> ManifestRow:
+    def value(key: str) -> str | None:
+        v = (record.get(key) or "").strip()
+        return v or None
+
+    published, error = None, None
+    raw_date = value("published")
+    if raw_date:
+        try:
+            published = date.fromisoformat(raw_date)
+        except ValueError:
+            error = (f"bad date {raw_date!r} in the published column; expected YYYY-MM-DD "
+                     "(fix the manifest row and run again)")
+    return ManifestRow(line, published, value("outlet"), value("title"), value("url"), error)

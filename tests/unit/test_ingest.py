@@ -1,0 +1,100 @@
+"""Reading folders: decoding, refusals, manifest metadata."""
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from rhetoric.config import SourceSpec
+from rhetoric.ingest import decode_bytes, read_folder
+
+ARTICLE = "Headline about talks\n\nThe ministers met in Beijing. They discussed trade.\n"
+
+
+def folder(tmp_path: Path, files: dict[str, bytes], manifest: str | None = None) -> SourceSpec:
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    if manifest is not None:
+        (tmp_path / "manifest.csv").write_text(manifest, encoding="utf-8")
+    return SourceSpec(kind="folder", location=str(tmp_path))
+
+
+@pytest.mark.parametrize("data, expected", [
+    ("Café in Zürich – “quoted”".encode("utf-8"), "Café in Zürich – “quoted”"),
+    ("Café in Zürich".encode("latin-1"), "Café in Zürich"),
+    ("He said \u201cno\u201d \u2013 twice \u20ac5".encode("cp1252"), "He said \u201cno\u201d \u2013 twice \u20ac5"),
+    ("\ufeffWith a byte order mark".encode("utf-8"), "With a byte order mark"),
+])
+def test_decode_bytes_handles_legacy_encodings(data, expected):
+    assert decode_bytes(data) == expected
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty"),
+    (b"   \n\t\n", "empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+    (bytes(range(1, 32)) * 50, "binary"),
+])
+def test_decode_bytes_refuses_unusable_input(data, reason):
+    with pytest.raises(ValueError, match=reason):
+        decode_bytes(data)
+
+
+def test_folder_with_manifest_attaches_metadata(tmp_path):
+    spec = folder(tmp_path, {"a.txt": ARTICLE.encode()},
+                  "file,published,outlet,title,url\na.txt,2023-02-22,DW,The title,https://x.test/a\n")
+    batch = read_folder(spec, max_bytes=10_000)
+    assert batch.refusals == [] and batch.warnings == []
+    (article,) = batch.articles
+    assert (article.source, article.published, article.outlet, article.title, article.url) == (
+        "a.txt", date(2023, 2, 22), "DW", "The title", "https://x.test/a")
+
+
+def test_file_without_manifest_row_is_read_with_a_warning(tmp_path):
+    spec = folder(tmp_path, {"a.txt": ARTICLE.encode(), "b.md": ARTICLE.encode()},
+                  "file,published,outlet,title,url\na.txt,2023-02-22,DW,,\n")
+    batch = read_folder(spec, max_bytes=10_000)
+    assert [a.source for a in batch.articles] == ["a.txt", "b.md"]
+    assert batch.articles[1].published is None
+    assert any(w.startswith("b.md: no row in manifest.csv") for w in batch.warnings)
+
+
+def test_manifest_row_without_file_is_reported(tmp_path):
+    spec = folder(tmp_path, {"a.txt": ARTICLE.encode()},
+                  "file,published,outlet,title,url\na.txt,2023-02-22,DW,,\ngone.txt,2023-02-23,DW,,\n")
+    batch = read_folder(spec, max_bytes=10_000)
+    assert len(batch.articles) == 1
+    assert any("manifest.csv:3: no file named 'gone.txt'" in w for w in batch.warnings)
+
+
+def test_bad_manifest_date_refuses_the_file_with_line(tmp_path):
+    spec = folder(tmp_path, {"a.txt": ARTICLE.encode(), "b.txt": ARTICLE.encode() + b"More."},
+                  "file,published,outlet,title,url\na.txt,2023-13-40,DW,,\nb.txt,2023-01-02,DW,,\n")
+    batch = read_folder(spec, max_bytes=10_000)
+    assert [a.source for a in batch.articles] == ["b.txt"]
+    (refusal,) = batch.refusals
+    assert refusal.source == "a.txt"
+    assert "manifest.csv:2: bad date '2023-13-40'" in refusal.reason and "YYYY-MM-DD" in refusal.reason
+
+
+def test_bad_files_are_refused_by_name_and_the_rest_is_read(tmp_path):
+    spec = folder(tmp_path, {
+        "good.txt": ARTICLE.encode(),
+        "empty.txt": b"",
+        "image.txt": b"\x89PNG\r\n\x1a\n\x00\x00",
+        "huge.txt": b"word " * 5000,
+        "notes.csv": b"ignored,because,not,an,article",
+        "README.md": b"# About this folder",
+    })
+    batch = read_folder(spec, max_bytes=10_000)
+    assert [a.source for a in batch.articles] == ["good.txt"]
+    reasons = {r.source: r.reason for r in batch.refusals}
+    assert set(reasons) == {"empty.txt", "image.txt", "huge.txt"}
+    assert "empty" in reasons["empty.txt"]
+    assert "binary" in reasons["image.txt"]
+    assert "over the 10,000-byte limit" in reasons["huge.txt"]
+
+
+def test_missing_folder_is_refused(tmp_path):
+    batch = read_folder(SourceSpec(kind="folder", location=str(tmp_path / "nope")), max_bytes=10)
+    assert batch.articles == [] and "not a folder" in batch.refusals[0].reason
