@@ -1,0 +1,107 @@
+"""The command line end to end, as a user runs it, in a temporary copy of the project."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.project_fixtures import make_project
+
+pytestmark = pytest.mark.slow
+
+SENTENCES_COLUMNS_HEAD = ["source", "published", "outlet", "title", "idx", "text"]
+RUNS_COLUMNS = ["run_id", "started", "finished", "status", "articles_new", "sentences_new", "model_version"]
+
+
+def rhetoric(project, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rhetoric.cli", *args], cwd=project, input=stdin,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return make_project(tmp_path_factory.mktemp("cli"))
+
+
+@pytest.fixture(scope="module")
+def ran(project):
+    first = rhetoric(project, "run")
+    second = rhetoric(project, "run")
+    return first, second
+
+
+def test_run_on_seeds_prints_the_summary_and_writes_the_dashboard(project, ran):
+    first, second = ran
+    assert first.returncode == 0, first.stderr
+    assert "articles: 5 new, 0 already stored, 0 refused" in first.stdout
+    assert "model version: " in first.stdout
+    assert (project / "outputs" / "index.html").is_file()
+    assert (project / ".rhetoric" / "rhetoric.db").is_file()
+    assert second.returncode == 0, second.stderr
+    assert "articles: 0 new, 5 already stored, 0 refused" in second.stdout
+
+
+def test_export_sentences_has_the_contract_columns(project, ran):
+    out = project / "sentences.csv"
+    result = rhetoric(project, "export", "sentences", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    header = list(rows[0])
+    frames = [c for c in header[len(SENTENCES_COLUMNS_HEAD):] if not c.startswith("score_") and c != "model_version"]
+    assert header == SENTENCES_COLUMNS_HEAD + frames + [f"score_{f}" for f in frames] + ["model_version"]
+    assert set(frames) == {"multipolarity", "anti_sanctions", "peace_talks", "anti_hegemony"}
+    assert len(rows) > 100
+    assert {r["published"] for r in rows} >= {"2022-03-30", "2023-02-22", "2024-04-09"}
+    assert all(r[f] in ("0", "1") for r in rows for f in frames)
+    headline = next(r for r in rows if r["source"].startswith("004_") and r["idx"] == "0")
+    assert headline["text"] == "China, Russia to move firmly, confidently toward multipolar world: FM"
+    assert headline["outlet"] == "Al Mayadeen English"
+
+
+def test_export_runs_has_the_contract_columns(project, ran):
+    out = project / "runs.csv"
+    assert rhetoric(project, "export", "runs", "--out", str(out)).returncode == 0
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert list(rows[0]) == RUNS_COLUMNS
+    assert [r["status"] for r in rows] == ["completed", "completed"]
+    assert [r["articles_new"] for r in rows] == ["5", "0"]
+
+
+def test_classify_jsonl_keeps_input_order_and_reads_stdin(project):
+    lines = ["The illegal unilateral sanctions imposed on Russia are counterproductive.",
+             "The weather in Beijing was mild on Tuesday.",
+             "China supports peace talks between Russia and Ukraine."]
+    result = rhetoric(project, "classify", "--format", "jsonl", stdin="\n".join(lines) + "\n")
+    assert result.returncode == 0, result.stderr
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["text"] for o in objects] == lines
+    assert all(set(o) == {"text", "labels", "scores"} for o in objects)
+    assert "anti_sanctions" in objects[0]["labels"]
+    assert objects[1]["labels"] == []
+    assert "peace_talks" in objects[2]["labels"]
+    assert all(0.0 <= p <= 1.0 for o in objects for p in o["scores"].values())
+
+
+def test_classify_table_from_arguments(project):
+    result = rhetoric(project, "classify", "Moscow and Beijing called for a multipolar world order.")
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()
+    assert header.startswith("labels\t") and header.endswith("\ttext")
+    assert row.startswith("multipolarity")
+
+
+def test_classify_does_not_start_prefect(project):
+    code = ("import sys; from rhetoric.cli import main; main(['classify', 'Sanctions are illegal.']); "
+            "print('PREFECT' if 'prefect' in sys.modules else 'NO-PREFECT')")
+    result = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("NO-PREFECT")
+
+
+def test_unusable_store_is_a_clear_error_without_traceback(project):
+    result = rhetoric(project, "export", "runs", "--db", "nonsense://x", "--out", "x.csv")
+    assert result.returncode == 1
+    assert result.stderr.startswith("rhetoric: error: cannot open the store")
+    assert "Traceback" not in result.stderr
