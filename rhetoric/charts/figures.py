@@ -1,0 +1,202 @@
+"""One function per chart: a DataFrame in, a plotly Figure out. Palette and template live here only.
+
+Every chart draws aggregates (periods, outlets, frame pairs), never one point per sentence.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# Okabe-Ito: distinguishable with the common colour-vision deficiencies.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8C564B", "#000000")
+HEAT_SCALE = "Blues"
+TEMPLATE = go.layout.Template(layout=go.Layout(
+    font={"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 13, "color": "#222"},
+    title={"font": {"size": 17}, "x": 0.01, "xanchor": "left"},
+    paper_bgcolor="white", plot_bgcolor="white",
+    xaxis={"showgrid": True, "gridcolor": "#e6e6e6", "linecolor": "#555", "ticks": "outside", "zeroline": False,
+           "automargin": True},
+    yaxis={"showgrid": True, "gridcolor": "#e6e6e6", "linecolor": "#555", "ticks": "outside", "zeroline": False,
+           "automargin": True},
+    legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+    margin={"l": 80, "r": 30, "t": 90, "b": 70},
+    hoverlabel={"bgcolor": "white", "font": {"size": 13}},
+))
+FREQ_WORDS = {"W": "week", "M": "month", "Q": "quarter", "Y": "year"}
+
+
+def frame_colors(frames: Iterable[str]) -> dict[str, str]:
+    """The one colour of each frame, by display order."""
+    return {frame: PALETTE[i % len(PALETTE)] for i, frame in enumerate(frames)}
+
+
+def frame_title(frame: str, titles: Mapping[str, str]) -> str:
+    """A frame's name in words."""
+    return titles.get(frame) or frame.replace("_", " ").capitalize()
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    red, green, blue = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+def _ordered_frames(present: Iterable[str], titles: Mapping[str, str]) -> list[str]:
+    present = set(present)
+    return [f for f in titles if f in present] + sorted(present - set(titles))
+
+
+def _coloured_tick(frame: str, titles: Mapping[str, str], colours: Mapping[str, str]) -> str:
+    return f"<span style='color:{colours.get(frame, '#222')}'><b>{frame_title(frame, titles)}</b></span>"
+
+
+def _empty(fig: go.Figure, message: str) -> go.Figure:
+    fig.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
+                       font={"size": 15, "color": "#777"})
+    return fig
+
+
+def share_over_time(trends: pd.DataFrame, titles: Mapping[str, str], freq: str = "M",
+                    model_changes: pd.DataFrame | None = None) -> go.Figure:
+    """Small multiples, one panel per frame: adjusted share per period, its 90% band, model changes."""
+    word = FREQ_WORDS.get(freq, "period")
+    title = {"text": f"Frame share per {word}: adjusted estimate with 90% band"}
+    if trends.empty:
+        return _empty(go.Figure(layout={"template": TEMPLATE, "title": title, "height": 400,
+                                        "xaxis": {"title": {"text": f"{word.capitalize()} (first day)"}},
+                                        "yaxis": {"title": {"text": "Share of sentences (%)"}}}),
+                      "No dated articles with predictions yet")
+    frames = _ordered_frames(trends["frame"], titles)
+    fig = make_subplots(rows=len(frames), cols=1, shared_xaxes=True, vertical_spacing=0.25 / len(frames),
+                        subplot_titles=[frame_title(f, titles) for f in frames])
+    fig.update_layout(template=TEMPLATE, title=title, height=150 + 200 * len(frames), hovermode="closest",
+                      showlegend=False)
+    colours = frame_colors(titles)
+    for row, frame in enumerate(frames, start=1):
+        rows = trends[trends["frame"] == frame].sort_values("period")
+        colour = colours.get(frame, PALETTE[-1])
+        for trace in _share_traces(rows, frame, frame_title(frame, titles), colour, word):
+            fig.add_trace(trace, row=row, col=1)
+        top = float(np.nan_to_num(rows["share_high"].max()))
+        fig.update_yaxes(title_text="Share of sentences (%)", range=[0, max(top * 1.08, 0.01)], row=row, col=1,
+                         tickformat=".1%" if top < 0.05 else ".0%")
+        fig.layout.annotations[row - 1].font = {"color": colour, "size": 15}
+    fig.update_xaxes(title_text=f"{word.capitalize()} (first day)", row=len(frames), col=1)
+    _mark_model_changes(fig, model_changes, pd.to_datetime(trends["period"]))
+    return fig
+
+
+def _share_traces(rows: pd.DataFrame, frame: str, name: str, colour: str, word: str) -> list[go.Scatter]:
+    x = pd.to_datetime(rows["period"])
+    band = go.Scatter(
+        x=pd.concat([x, x[::-1]]), y=pd.concat([rows["share_high"], rows["share_low"][::-1]]),
+        fill="toself", fillcolor=_rgba(colour, 0.22), line={"width": 0}, hoverinfo="skip",
+        legendgroup=frame, showlegend=False, name=f"{name} (90% band)")
+    custom = np.column_stack([np.full(len(rows), frame), rows["period"], rows["count"], rows["sentences"],
+                              rows["articles"], rows["share"], rows["share_low"], rows["share_high"]])
+    line = go.Scatter(
+        x=x, y=rows["adjusted_share"], mode="lines+markers", name=name, legendgroup=frame,
+        line={"color": colour, "width": 2}, marker={"size": 6}, customdata=custom,
+        hovertemplate=(f"<b>{name}</b><br>{word.capitalize()} from %{{customdata[1]}}<br>"
+                       "Adjusted share: %{y:.1%} (90% band %{customdata[6]:.1%}-%{customdata[7]:.1%})<br>"
+                       "Labelled: %{customdata[2]:,} of %{customdata[3]:,} sentences (raw %{customdata[5]:.1%})<br>"
+                       "Articles: %{customdata[4]:,}<br><i>Click for the sentences</i><extra></extra>"))
+    return [band, line]
+
+
+def _mark_model_changes(fig: go.Figure, changes: pd.DataFrame | None, periods: pd.Series) -> None:
+    if changes is None or changes.empty:
+        return
+    first, last = periods.min(), periods.max() + pd.Timedelta(days=366)
+    for change in changes.itertuples():
+        when = pd.Timestamp(change.promoted_at)
+        if pd.isna(when) or not first <= when <= last:
+            continue
+        fig.add_shape(type="line", x0=when, x1=when, y0=0, y1=1, xref="x", yref="paper",
+                      line={"color": "#555", "width": 1, "dash": "dash"})
+        fig.add_annotation(x=when, y=1, xref="x", yref="paper", yanchor="top", xanchor="left", showarrow=False,
+                           text=f"model {change.version}", font={"size": 11, "color": "#555"})
+
+
+def volume_over_time(trends: pd.DataFrame, freq: str = "M") -> go.Figure:
+    """Sentences per period (articles in the hover): how much each point of the share chart rests on."""
+    word = FREQ_WORDS.get(freq, "period")
+    fig = go.Figure(layout={"template": TEMPLATE, "height": 300,
+                            "title": {"text": f"Corpus volume per {word}"},
+                            "xaxis": {"title": {"text": f"{word.capitalize()} (first day)"}},
+                            "yaxis": {"title": {"text": "Sentences (count)"}, "rangemode": "tozero"}})
+    if trends.empty:
+        return _empty(fig, "No dated articles with predictions yet")
+    volume = trends.drop_duplicates("period").sort_values("period")
+    fig.add_trace(go.Bar(
+        x=pd.to_datetime(volume["period"]), y=volume["sentences"], name="Sentences",
+        marker={"color": "#9a9a9a"}, customdata=np.column_stack([volume["period"], volume["articles"]]),
+        hovertemplate=(f"{word.capitalize()} from %{{customdata[0]}}<br>Sentences: %{{y:,}}<br>"
+                       "Articles: %{customdata[1]:,}<extra></extra>")))
+    return fig
+
+
+def outlet_heatmap(outlets: pd.DataFrame, titles: Mapping[str, str]) -> go.Figure:
+    """Outlet x frame: each frame's adjusted share of that outlet's own sentences."""
+    fig = go.Figure(layout={"template": TEMPLATE,
+                            "title": {"text": "Frame share by outlet (share of each outlet's own sentences)"},
+                            "xaxis": {"title": {"text": "Frame"}, "side": "bottom", "showgrid": False},
+                            "yaxis": {"title": {"text": "Outlet (sentences)"}, "autorange": "reversed",
+                                      "showgrid": False}})
+    if outlets.empty:
+        return _empty(fig, "No predictions yet")
+    frames = _ordered_frames(outlets["frame"], titles)
+    colours = frame_colors(titles)
+    order = outlets.drop_duplicates("outlet").sort_values("sentences", ascending=False)
+    grid = {col: outlets.pivot(index="outlet", columns="frame", values=col).reindex(
+        index=order["outlet"], columns=frames) for col in
+        ("adjusted_share", "share_low", "share_high", "count", "sentences")}
+    z = grid["adjusted_share"].to_numpy(float)
+    custom = np.dstack([grid[c].to_numpy(float) for c in ("share_low", "share_high", "count", "sentences")])
+    labels = [f"{o} ({int(n):,})" for o, n in zip(order["outlet"], order["sentences"])]
+    fig.add_trace(go.Heatmap(
+        z=z, x=[_coloured_tick(f, titles, colours) for f in frames], y=labels, customdata=custom,
+        colorscale=HEAT_SCALE, zmin=0, colorbar={"title": {"text": "Share (%)"}, "tickformat": ".0%"},
+        text=[[f"{v:.1%}" if np.isfinite(v) else "" for v in row] for row in z], texttemplate="%{text}",
+        hovertemplate=("%{y}<br>%{x}<br>Adjusted share: %{z:.1%} (90% band %{customdata[0]:.1%}"
+                       "-%{customdata[1]:.1%})<br>Labelled: %{customdata[2]:,} of %{customdata[3]:,} "
+                       "sentences<extra></extra>")))
+    fig.update_layout(height=max(260, 120 + 38 * len(labels)))
+    return fig
+
+
+def cooccurrence_heatmap(cooccurrence: pd.DataFrame, titles: Mapping[str, str]) -> go.Figure:
+    """Of the sentences carrying the row frame, the share that also carry the column frame."""
+    fig = go.Figure(layout={"template": TEMPLATE,
+                            "title": {"text": "Frame co-occurrence: share of the row frame's sentences "
+                                              "that also carry the column frame"},
+                            "xaxis": {"title": {"text": "Also carries (frame)"}, "showgrid": False},
+                            "yaxis": {"title": {"text": "Sentences carrying (frame)"}, "autorange": "reversed",
+                                      "showgrid": False}})
+    if cooccurrence.empty:
+        return _empty(fig, "No labelled sentences yet")
+    frames = _ordered_frames(pd.concat([cooccurrence["frame_a"], cooccurrence["frame_b"]]), titles)
+    both = pd.DataFrame(0.0, index=frames, columns=frames)
+    for row in cooccurrence.itertuples():
+        both.loc[row.frame_a, row.frame_b] = both.loc[row.frame_b, row.frame_a] = row.count
+    own = np.diag(both.to_numpy())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = both.to_numpy() / own[:, None]
+    np.fill_diagonal(z, np.nan)
+    colours = frame_colors(titles)
+    ticks = [_coloured_tick(f, titles, colours) for f in frames]
+    text = [[f"{int(own[i]):,} sentences" if i == j else f"{both.iat[i, j]:,.0f} ({z[i, j]:.0%})"
+             for j in range(len(frames))] for i in range(len(frames))]
+    fig.add_trace(go.Heatmap(
+        z=z, x=ticks, y=ticks, text=text, texttemplate="%{text}", colorscale=HEAT_SCALE, zmin=0,
+        hoverongaps=False,
+        customdata=np.repeat(own[:, None], len(frames), axis=1),
+        colorbar={"title": {"text": "Share (%)"}, "tickformat": ".0%"},
+        hovertemplate=("%{y}: %{customdata:,} sentences<br>also carrying %{x}: %{text}"
+                       "<extra></extra>")))
+    fig.update_layout(height=max(320, 160 + 60 * len(frames)))
+    return fig

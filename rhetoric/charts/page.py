@@ -1,0 +1,213 @@
+"""Assemble the dashboard: one self-contained HTML string (plotly.js inline, once); the caller writes it."""
+
+from __future__ import annotations
+
+import html
+from datetime import date, datetime
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from rhetoric.charts import figures
+from rhetoric.trends import DashboardData
+
+_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+_MAX_OUTLETS_NAMED = 12
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#222;background:#f6f6f4}
+main{max-width:1200px;margin:0 auto;padding:0 20px 40px}
+header{background:#fff;border-bottom:1px solid #ddd;padding:18px 20px}
+header .inner{max-width:1200px;margin:0 auto}
+h1{margin:0 0 10px;font-size:24px}
+h2{font-size:19px;margin:28px 0 8px}
+.facts{display:grid;grid-template-columns:repeat(auto-fit,minmax(230px,1fr));gap:8px 24px;margin:0}
+.facts div{margin:0}.facts dt{font-size:12px;color:#666;text-transform:uppercase;letter-spacing:.04em}
+.facts dd{margin:0;font-size:15px}
+.chips{margin:12px 0 0;display:flex;flex-wrap:wrap;gap:8px}
+.chip{display:inline-flex;align-items:center;gap:6px;font-size:14px}
+.chip i{display:inline-block;width:14px;height:14px;border-radius:3px}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px;margin:10px 0}
+.note{color:#555;font-size:14px;line-height:1.45;max-width:900px}
+.controls{display:flex;flex-wrap:wrap;gap:14px;align-items:center;margin:8px 0}
+.controls label{font-size:14px;color:#444}
+select{font-size:14px;padding:3px}
+table{border-collapse:collapse;width:100%;background:#fff;font-size:14px}
+th,td{border-bottom:1px solid #e3e3e3;padding:6px 8px;text-align:left;vertical-align:top}
+th{background:#f0f0ee;position:sticky;top:0}
+.scroll{max-height:640px;overflow:auto;border:1px solid #ddd}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.text{max-width:620px}
+"""
+
+_DRILL_JS = """
+(function () {
+  var frameSel = document.getElementById('drill-frame');
+  var periodSel = document.getElementById('drill-period');
+  var outletSel = document.getElementById('drill-outlet');
+  var shown = document.getElementById('drill-count');
+  var rows = Array.prototype.slice.call(document.querySelectorAll('#drill-table tbody tr'));
+  function apply() {
+    var f = frameSel.value, p = periodSel.value, o = outletSel.value, n = 0;
+    rows.forEach(function (r) {
+      var ok = r.dataset.frame === f && (!p || r.dataset.period === p) && (!o || r.dataset.outlet === o);
+      r.hidden = !ok;
+      if (ok) { n += 1; }
+    });
+    shown.textContent = n ? n + (n === 1 ? ' sentence' : ' sentences') + ', highest score first'
+                          : 'No stored top sentences for this selection.';
+  }
+  [frameSel, periodSel, outletSel].forEach(function (s) { s.addEventListener('change', apply); });
+  apply();
+  window.addEventListener('load', function () {
+    var chart = document.getElementById('chart-share');
+    if (!chart || !chart.on) { return; }
+    chart.on('plotly_click', function (ev) {
+      var pt = ev.points && ev.points[0];
+      if (!pt || !pt.customdata) { return; }
+      frameSel.value = pt.customdata[0];
+      periodSel.value = pt.customdata[1];
+      outletSel.value = '';
+      apply();
+      document.getElementById('drilldown').scrollIntoView({behavior: 'smooth'});
+    });
+  });
+})();
+"""
+
+
+def dashboard_html(data: DashboardData) -> str:
+    """The whole dashboard page as one HTML string that opens from file:// without a network."""
+    charts = {
+        "chart-share": figures.share_over_time(data.trends, data.frame_titles, data.freq, data.model_changes),
+        "chart-volume": figures.volume_over_time(data.trends, data.freq),
+        "chart-outlets": figures.outlet_heatmap(data.outlets, data.frame_titles),
+        "chart-cooccurrence": figures.cooccurrence_heatmap(data.cooccurrence, data.frame_titles),
+    }
+    div = {key: _figure_div(fig, key) for key, fig in charts.items()}
+    word = figures.FREQ_WORDS.get(data.freq, "period")
+    body = f"""
+<header><div class="inner"><h1>Framing trends</h1>{_facts(data)}{_chips(data.frame_titles)}</div></header>
+<main>
+<section id="over-time"><h2>Which frames are rising, and since when</h2>
+<p class="note">{_estimator_note(data)} Click a point to read that {word}'s sentences below.</p>
+<div class="card">{div['chart-share']}</div><div class="card">{div['chart-volume']}</div></section>
+<section id="outlets"><h2>In which outlets</h2>
+<p class="note">Each row is one outlet, 100% being that outlet's own sentences, so large and small
+outlets compare fairly. Outlets are ordered by volume.</p><div class="card">{div['chart-outlets']}</div></section>
+<section id="cooccurrence"><h2>Which frames travel together</h2>
+<p class="note">Rows read: of the sentences the model gives the row frame, this share also carries the
+column frame (raw labels, not adjusted). The diagonal gives each frame's number of sentences.</p>
+<div class="card">{div['chart-cooccurrence']}</div></section>
+{_drilldown(data)}
+</main>"""
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>rhetoric: framing trends</title><style>{_CSS}</style>"
+            f"<script type=\"text/javascript\">{get_plotlyjs()}</script></head>\n<body>{body}\n"
+            f"<script>{_DRILL_JS}</script></body></html>\n")
+
+
+def _figure_div(fig: go.Figure, div_id: str) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG)
+
+
+def _facts(data: DashboardData) -> str:
+    s, model = data.summary, data.model
+    outlets = list(s.get("outlets") or [])
+    named = ", ".join(outlets[:_MAX_OUTLETS_NAMED]) + (
+        f" and {len(outlets) - _MAX_OUTLETS_NAMED} more" if len(outlets) > _MAX_OUTLETS_NAMED else "")
+    span = f"{_day(s.get('first_published'))} to {_day(s.get('last_published'))}"
+    undated = int(s.get("undated_articles") or 0)
+    if undated:
+        span += f" ({undated:,} undated article{'s' if undated != 1 else ''} left out of time charts)"
+    run = s.get("last_run") or {}
+    last_run = (f"{_moment(run.get('finished') or run.get('started'))} ({run.get('status', 'unknown')})"
+                if run else "none recorded")
+    f1 = model.get("macro_f1")
+    champion = (f"{model.get('version') or 'unknown'}, evaluation macro-F1 "
+                f"{f1:.3f}" if isinstance(f1, (int, float)) else f"{model.get('version') or 'none'}")
+    facts = [("Corpus", f"{int(s.get('articles') or 0):,} articles, {int(s.get('sentences') or 0):,} sentences"),
+             ("Date span", span), (f"Outlets ({len(outlets)})", named or "none"),
+             ("Last run", last_run), ("Champion model", champion),
+             ("Periods", f"{figures.FREQ_WORDS.get(data.freq, data.freq)}s")]
+    if len(data.model_changes):
+        facts.append(("Champion history", " \u2192 ".join(
+            f"{c.version} ({_day(c.promoted_at)})" for c in data.model_changes.itertuples())))
+    items = "".join(f"<div><dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd></div>" for k, v in facts)
+    return f'<dl class="facts">{items}</dl>'
+
+
+def _chips(titles: dict[str, str]) -> str:
+    colours = figures.frame_colors(titles)
+    chips = "".join(f'<span class="chip"><i style="background:{colours[f]}"></i>{html.escape(t)}</span>'
+                    for f, t in titles.items())
+    return f'<div class="chips" aria-label="frames">{chips}</div>'
+
+
+def _estimator_note(data: DashboardData) -> str:
+    if not data.model.get("adjusted"):
+        return ("Each panel is one frame: the raw share of sentences the model labels with it (the champion "
+                "records no error rates, so no correction is made) and a 90% band from a bootstrap over articles.")
+    return ("Each panel is one frame: its share of sentences, corrected for the champion's cross-validated "
+            "true- and false-positive rates (adjusted classify-and-count), and a shaded 90% band from a "
+            "bootstrap over articles. A wide band means a thin period: read the volume chart before "
+            "trusting a jump. Where the band includes the uncertainty of the error rates, that part moves "
+            "all periods together, so a steady rise can be real even when neighbouring bands overlap. "
+            "Dashed lines mark when a new champion model took over.")
+
+
+def _drilldown(data: DashboardData) -> str:
+    rows, titles = data.sentences, data.frame_titles
+    periods = sorted((set(data.trends["period"]) | set(rows["period"])) - {""})
+    frame_options = "".join(f'<option value="{html.escape(f)}">{html.escape(t)}</option>'
+                            for f, t in titles.items())
+    period_options = '<option value="">All periods</option>' + "".join(
+        f'<option value="{p}">{html.escape(_period_label(p, data.freq))}</option>' for p in periods)
+    if (rows["period"] == "").any():
+        period_options += '<option value="undated">Undated</option>'
+    outlet_options = '<option value="">All outlets</option>' + "".join(
+        f'<option value="{html.escape(o)}">{html.escape(o)}</option>' for o in sorted(set(rows["outlet"].dropna())))
+    body = "".join(_sentence_row(r) for r in rows.itertuples())
+    return f"""<section id="drilldown"><h2>What exactly was said</h2>
+<p class="note">The sentences the champion scores highest for a frame (up to 25 per period), with their
+outlet, date, score and article. Choose a frame and a period, or click a point on the share chart.</p>
+<div class="controls"><label>Frame <select id="drill-frame">{frame_options}</select></label>
+<label>Period <select id="drill-period">{period_options}</select></label>
+<label>Outlet <select id="drill-outlet">{outlet_options}</select></label>
+<span id="drill-count" class="note"></span></div>
+<div class="scroll"><table id="drill-table"><thead><tr><th>Date</th><th>Outlet</th><th>Score</th><th>Sentence</th><th>Article</th>
+</tr></thead><tbody>{body}</tbody></table></div></section>"""
+
+
+def _sentence_row(row) -> str:
+    title = html.escape(str(row.title or row.source or "article"))
+    url = str(row.url or "")
+    link = f'<a href="{html.escape(url)}" target="_blank" rel="noopener">{title}</a>' if url.startswith(
+        ("http://", "https://")) else title
+    outlet = "" if pd.isna(row.outlet) else str(row.outlet)
+    return (f'<tr data-frame="{html.escape(row.frame)}" data-period="{row.period or "undated"}" '
+            f'data-outlet="{html.escape(outlet)}"><td>{row.published or "undated"}</td>'
+            f'<td>{html.escape(outlet)}</td><td class="num">{row.score:.2f}</td>'
+            f'<td class="text">{html.escape(str(row.text))}</td><td>{link}</td></tr>')
+
+
+def _period_label(period: str, freq: str) -> str:
+    start = pd.Timestamp(period)
+    return {"W": f"Week of {period}", "M": start.strftime("%B %Y"),
+            "Q": f"{start.year} Q{start.quarter}", "Y": str(start.year)}.get(freq, period)
+
+
+def _day(value) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "unknown"
+    return pd.Timestamp(value).strftime("%Y-%m-%d") if isinstance(value, (date, datetime, pd.Timestamp)) \
+        else str(value)
+
+
+def _moment(value) -> str:
+    if value is None:
+        return "unknown"
+    stamp = pd.Timestamp(value)
+    return stamp.strftime("%Y-%m-%d %H:%M") + (" UTC" if stamp.tzinfo else "")

@@ -1,0 +1,79 @@
+"""Render the dashboard from a real store in headless Chromium: the plots draw and every frame is named."""
+
+import re
+import subprocess
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from rhetoric.charts.page import dashboard_html
+from rhetoric.store import NewArticle, Store
+from rhetoric.trends import dashboard_data
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--hide-scrollbars", "--virtual-time-budget=15000"]
+TITLES = {"multipolarity": "Multipolarity", "anti_sanctions": "Anti-sanctions",
+          "peace_talks": "Peace talks", "anti_hegemony": "Anti-hegemony"}
+CHARTS = ("chart-share", "chart-volume", "chart-outlets", "chart-cooccurrence")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory) -> Path:
+    """index.html built through the store: 3 outlets over three years, one undated article."""
+    folder = tmp_path_factory.mktemp("dashboard")
+    store = Store(f"sqlite:///{folder / 'rhetoric.db'}")
+    store.create_schema()
+    batch = [NewArticle(f"h{i}", [f"Sentence {j} of story {i} <b>quoted</b>." for j in range(6)],
+                        f"story{i}.html", title=f"Story {i}", outlet=("Wire", "Daily", "Weekly")[i % 3],
+                        published=date(2021, 1, 4) + timedelta(days=23 * i), url=f"https://example.org/{i}")
+             for i in range(48)]
+    batch.append(NewArticle("undated", ["No date here."], "undated.html", outlet="Daily"))
+    store.add_articles(batch, run_id="run-1")
+    store.start_run("run-1", "v1")
+    store.finish_run("run-1", "completed", {"articles_new": len(batch)})
+    ids = store.sentence_texts().sort_values("sentence_id")["sentence_id"].tolist()
+    frames = list(TITLES)
+    labels = [[int((s + k) % (k + 3) == 0) for k in range(len(frames))] for s in ids]
+    scores = [[0.9 if flag else 0.1 for flag in row] for row in labels]
+    store.write_predictions(ids, frames, labels, scores, "v1")
+    meta = {"version": "v1", "metrics": {"eval": {"macro_f1": 0.74}},
+            "rates": {f: {"tpr": 0.8, "fpr": 0.05} for f in frames}}
+    history = [{"version": "v1", "promoted_at": "2022-03-01T12:00:00+00:00", "macro_f1": 0.74}]
+    path = folder / "index.html"
+    path.write_text(dashboard_html(dashboard_data(store, TITLES, meta, history)), encoding="utf-8")
+    return path
+
+
+def chromium(*args: str) -> str:
+    done = subprocess.run([str(CHROMIUM), *FLAGS, *args], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_the_dashboard_draws_offline_and_names_every_frame(page):
+    dom = chromium("--dump-dom", page.as_uri())
+    for chart in CHARTS:
+        tag = re.search(rf'<div[^>]*id="{chart}"[^>]*>', dom)
+        assert tag and "js-plotly-plot" in tag.group(0), f"{chart} was not drawn"
+    assert dom.count('class="main-svg"') >= 2 * len(CHARTS)
+    assert "js-line" in dom  # the share lines have paths
+    drawn_text = set(re.findall(r'data-unformatted="([^"]+)"', dom))  # text plotly put in its SVG
+    for title in TITLES.values():
+        assert title in drawn_text  # the share chart's panel titles
+        assert sum(title in text for text in drawn_text) >= 2  # ... and the heatmaps' coloured ticks
+        assert f">{title}</option>" in dom and f"</i>{title}</span>" in dom  # drill-down select, header chips
+    assert "undated article left out of time charts" in dom
+    assert re.search(r'id="drill-count"[^>]*>\d+ sentences?, highest score first<', dom)  # the filter script ran
+
+
+def test_screenshot_of_the_dashboard(page):
+    shot = page.with_name("dashboard.png")
+    chromium("--window-size=1300,3200", f"--screenshot={shot}", page.as_uri())
+    assert shot.stat().st_size > 50_000  # a rendered page, not a blank one
