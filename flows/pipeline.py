@@ -1,28 +1,52 @@
-"""The ingestion pipeline as a Prefect flow: read, prepare, store, classify, chart.
+"""The ingestion pipeline as a Prefect flow: read, fetch, prepare, store, classify, chart, report.
 
 Tasks work on whole batches (a Prefect task costs milliseconds, a flow run about a
-second), and only the I/O steps retry.
+second): one task reads the folders, one fetches each feed, one fetches each source's
+new pages. Only the I/O steps retry. A feed or page that still fails after its retries
+becomes a refusal in the run summary; the run itself completes.
 """
 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.tasks import exponential_backoff
 
-from rhetoric import pipeline
-from rhetoric.config import Settings, folder_source, load_settings
-from rhetoric.ingest import IngestBatch, RawArticle
+from rhetoric import fetch, pipeline
+from rhetoric.config import Settings, SourceSpec, cli_source, load_settings
+from rhetoric.dedupe import canonical_url
+from rhetoric.ingest import IngestBatch, RawArticle, Refusal
 from rhetoric.registry import Registry, ensure_champion
 from rhetoric.store import NewArticle, Store
 
 
 @task(name="read-sources", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def read_sources(settings: Settings) -> IngestBatch:
-    """Read every configured source into one batch of raw articles."""
+    """Read every folder source into one batch of raw articles."""
     return pipeline.read_sources(settings)
+
+
+def _transient(task, task_run, state) -> bool:
+    """Retry only what may work next time: connection errors, timeouts, HTTP 5xx."""
+    return isinstance(state.result(raise_on_failure=False), fetch.FetchFailed)
+
+
+@task(name="fetch-feed", cache_policy=NO_CACHE, retry_condition_fn=_transient)
+def fetch_feed(spec: SourceSpec, options: fetch.HttpOptions) -> fetch.FeedListing:
+    """Fetch and parse one RSS/Atom feed (retried on transient failures)."""
+    return fetch.read_feed(spec, options)
+
+
+@task(name="fetch-pages", cache_policy=NO_CACHE, retry_condition_fn=_transient)
+def fetch_pages(refs: list[fetch.PageRef], options: fetch.HttpOptions,
+                progress: fetch.PageProgress) -> IngestBatch:
+    """Fetch and extract one source's new pages; a retry fetches only the pages that failed."""
+    return fetch.fetch_pages(refs, options, progress)
 
 
 @task(name="prepare-articles", cache_policy=NO_CACHE)
@@ -32,9 +56,10 @@ def prepare_articles(raw: list[RawArticle]):
 
 
 @task(name="store-articles", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
-def store_articles(store: Store, prepared: list[NewArticle], run_id: str):
-    """Write the batch in one transaction (a retry cannot half-write)."""
-    return pipeline.store_articles(store, prepared, run_id)
+def store_articles(store: Store, prepared: list[NewArticle], run_id: str,
+                   duplicate_of: dict[int, int] | None = None):
+    """Write the batch in one transaction (a retry cannot half-write); repeats become extra sources."""
+    return pipeline.store_articles(store, prepared, run_id, duplicate_of)
 
 
 @task(name="load-champion", cache_policy=NO_CACHE)
@@ -62,14 +87,15 @@ def run_pipeline(sources: list[str] | None = None, db: str | None = None, out: s
     """Ingest new articles from the sources, classify their sentences, store them and refresh the charts.
 
     Args:
-        sources: extra folders to read, added to those in rhetoric.toml (default: seeds/).
+        sources: extra sources added to those in rhetoric.toml (default: seeds/): a folder,
+            or an http(s) address of an RSS/Atom feed.
         db: store URL (default: RHETORIC_DB, else a SQLite file under .rhetoric/).
         out: folder for the dashboard (default: outputs/).
         models: model registry folder (default: models/).
         root: project folder holding rhetoric.toml, labels/ and the defaults.
     """
     settings = load_settings(root, overrides={"db_url": db, "out_dir": out, "models_dir": models},
-                             extra_sources=tuple(folder_source(s) for s in sources or ()))
+                             extra_sources=tuple(cli_source(s) for s in sources or ()))
     return run_with_settings(settings)
 
 
@@ -79,25 +105,112 @@ def run_with_settings(settings: Settings) -> pipeline.RunSummary:
     run_id = str(flow_run.get_id() or uuid.uuid4())
     store = pipeline.open_store(settings)
     summary = pipeline.RunSummary(run_id=run_id)
+    lock = pipeline.run_lock(settings)
     store.start_run(run_id)
+    if not lock.acquire():
+        summary.skipped = (f"another run is writing to this store ({lock.holder()}); "
+                           "this one stops here and the next one picks up what is new")
+        store.finish_run(run_id, "skipped", summary.counts(), summary.details())
+        logger.warning("run %s skipped: %s", run_id, summary.skipped)
+        _publish(summary)
+        return summary
     try:
-        batch = read_sources(settings)
-        prepared, refused = prepare_articles(batch.articles)
-        summary.refusals = batch.refusals + refused
-        summary.warnings = batch.warnings
-        added = store_articles(store, prepared, run_id)
-        summary.articles_new = len(added.new_article_ids)
-        summary.articles_already = added.already_stored
-        summary.sentences_new = added.new_sentences
-        summary.new_by_outlet = pipeline.new_by_outlet(prepared, added)
-        model = load_champion(settings)
-        summary.model_version = model.version
-        summary.sentences_scored = classify(store, model, settings.batch_size)
-        summary.chart_path = write_dashboard(store, settings, model)
+        _ingest_and_classify(settings, store, summary)
     except BaseException:
         store.finish_run(run_id, "failed", summary.counts(), summary.details())
         raise
+    finally:
+        lock.release()
     store.finish_run(run_id, "completed", summary.counts(), summary.details())
-    logger.info("run %s: %d new articles, %d refused, %d sentences classified",
-                run_id, summary.articles_new, len(summary.refusals), summary.sentences_scored)
+    logger.info("run %s: %d new articles, %d refused, %d failed sources, %d sentences classified",
+                run_id, summary.articles_new, len(summary.refusals), len(summary.source_failures),
+                summary.sentences_scored)
+    _publish(summary)
     return summary
+
+
+def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.RunSummary) -> None:
+    batch = read_sources(settings)
+    live, summary.source_failures = read_live_sources(settings, store)
+    batch.extend(live)
+    prepared, refused = prepare_articles(batch.articles)
+    summary.refusals = batch.refusals + refused
+    summary.warnings = batch.warnings
+    prepared, duplicate_of, summary.repeats = pipeline.mark_repeats(
+        store, prepared, settings.near_duplicate_threshold)
+    added = store_articles(store, prepared, summary.run_id, duplicate_of)
+    summary.articles_new = len(added.new_article_ids)
+    summary.articles_already = added.already_stored
+    summary.sentences_new = added.new_sentences
+    summary.new_by_outlet = pipeline.new_by_outlet(prepared, added)
+    model = load_champion(settings)
+    summary.model_version = model.version
+    summary.sentences_scored = classify(store, model, settings.batch_size)
+    summary.frame_shares = pipeline.frame_shares(store, summary.run_id)
+    summary.chart_path = write_dashboard(store, settings, model)
+
+
+def read_live_sources(settings: Settings, store: Store) -> tuple[IngestBatch, list[Refusal]]:
+    """Fetch the feeds, then the pages not stored yet, one task per source; feeds run side by side.
+
+    Returns the fetched articles (with refused pages) and the sources that could not be read.
+    """
+    specs = pipeline.live_sources(settings)
+    batch, failures = IngestBatch(), []
+    if not specs:
+        return batch, failures
+    options = fetch.HttpOptions.from_settings(settings)
+    attempts = settings.fetch_retries + 1
+    retry = {"retries": settings.fetch_retries,
+             "retry_delay_seconds": exponential_backoff(settings.retry_backoff) if settings.retry_backoff else 0}
+    feeds = {i: fetch_feed.with_options(**retry).submit(spec, options)
+             for i, spec in enumerate(specs) if spec.kind == "feed"}
+    groups = []  # in config order, so the first source to carry a story is its stored original
+    for i, spec in enumerate(specs):
+        if spec.kind == "urls":
+            groups.append(fetch.url_pages(spec))
+            continue
+        listing = feeds[i].result(raise_on_failure=False)
+        if isinstance(listing, BaseException):
+            failures.append(Refusal(spec.location, f"feed not read after {attempts} attempt(s): {listing}"))
+        elif listing.failure:
+            failures.append(Refusal(spec.location, listing.failure))
+        else:
+            batch.warnings.extend(listing.warnings)
+            groups.append(listing.pages)
+    batch.extend(_fetch_new_pages(store, groups, options, retry, attempts))
+    return batch, failures
+
+
+def _fetch_new_pages(store: Store, groups: list[list[fetch.PageRef]], options: fetch.HttpOptions,
+                     retry: dict, attempts: int) -> IngestBatch:
+    """One fetch-pages task per source for the pages whose canonical URL is not stored yet."""
+    known = set(store.known_urls(canonical_url(ref.url) for refs in groups for ref in refs))
+    running = []
+    for refs in groups:
+        fresh = fetch.unseen(refs, known)
+        known.update(canonical_url(ref.url) for ref in fresh)
+        if fresh:
+            progress = fetch.PageProgress()
+            running.append((progress, fetch_pages.with_options(**retry).submit(fresh, options, progress)))
+    batch = IngestBatch()
+    for progress, future in running:
+        outcome = future.result(raise_on_failure=False)
+        batch.extend(progress.batch(attempts if isinstance(outcome, BaseException) else None))
+    return batch
+
+
+def _publish(summary: pipeline.RunSummary) -> None:
+    """Prefect artifacts of the run: the Markdown summary, this run's frame shares, the dashboard link."""
+    logger = get_run_logger()
+    try:
+        create_markdown_artifact(key="rhetoric-run-summary", markdown=summary.markdown(),
+                                 description=f"rhetoric run {summary.run_id}")
+        if summary.frame_shares:
+            create_table_artifact(key="rhetoric-frame-shares", table=summary.frame_shares,
+                                  description="Share of this run's new sentences labelled with each frame")
+        if summary.chart_path:
+            create_link_artifact(key="rhetoric-dashboard", link=Path(summary.chart_path).resolve().as_uri(),
+                                 link_text="rhetoric dashboard", description="The refreshed trend charts")
+    except Exception as exc:  # artifacts explain a run; failing to publish one must not fail it
+        logger.warning("could not publish the run's Prefect artifacts: %s", exc)

@@ -83,6 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_labels(imp)
     imp.set_defaults(handler=cmd_label_import)
 
+    serve = commands.add_parser("serve", help="run the pipeline on a schedule (a served Prefect deployment)")
+    when = serve.add_mutually_exclusive_group()
+    when.add_argument("--interval", type=float, metavar="SECONDS",
+                      help="seconds between runs (default 3600 when --cron is not given)")
+    when.add_argument("--cron", metavar="EXPR", help='cron schedule, e.g. "0 * * * *" (every hour)')
+    serve.add_argument("--source", action="append", metavar="DIR|FEED_URL",
+                       help="a folder or an RSS/Atom feed URL, added to rhetoric.toml's sources; repeatable")
+    _add_db(serve)
+    _add_out_dir(serve)
+    _add_models(serve)
+    serve.set_defaults(handler=cmd_serve)
+
     charts = commands.add_parser("charts", help="rebuild the dashboard from the store")
     _add_db(charts)
     _add_out_dir(charts)
@@ -134,6 +146,16 @@ def cmd_run(args) -> int:
     summary = run_pipeline(sources=args.source, db=settings.db_url or None, out=str(settings.out_dir),
                            models=str(settings.models_dir), root=str(settings.root))
     print(summary.render())
+    return 0
+
+
+def cmd_serve(args) -> int:
+    _quiet_prefect()
+    from flows.serve import serve
+
+    settings = _settings(args, out_dir=args.out)
+    interval = args.interval if args.interval is not None or args.cron else 3600.0
+    serve(settings, sources=args.source or [], interval=interval, cron=args.cron)
     return 0
 
 

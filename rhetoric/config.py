@@ -52,6 +52,8 @@ class Settings:
     user_agent: str = "rhetoric/0.1 (+https://github.com/rhetoric-project/rhetoric; news framing research)"
     near_duplicate_threshold: float = 0.8
     batch_size: int = 5000
+    fetch_retries: int = 2
+    retry_backoff: float = 2.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -75,6 +77,15 @@ _ENV_KEYS = {
     "RHETORIC_HTTP_TIMEOUT": "http_timeout",
 }
 _PATH_FIELDS = {"out_dir", "models_dir", "labels_dir"}
+_RANGES = {
+    "near_duplicate_threshold": (0.0, 1.0, "a similarity above 0 and at most 1 (default 0.8)"),
+    "http_timeout": (0.0, 3600.0, "a number of seconds above 0"),
+    "max_bytes": (1, 10**10, "a positive number of bytes"),
+    "fetch_retries": (0, 20, "a whole number from 0 to 20"),
+    "retry_backoff": (0.0, 3600.0, "a number of seconds, 0 or more"),
+    "batch_size": (1, 10**7, "a positive whole number"),
+}
+_POSITIVE = {"near_duplicate_threshold", "http_timeout"}
 _TOML_KEYS = {
     "db": "db_url",
     "out": "out_dir",
@@ -85,6 +96,8 @@ _TOML_KEYS = {
     "user_agent": "user_agent",
     "near_duplicate_threshold": "near_duplicate_threshold",
     "batch_size": "batch_size",
+    "fetch_retries": "fetch_retries",
+    "retry_backoff": "retry_backoff",
 }
 
 
@@ -130,6 +143,14 @@ def folder_source(path: str | Path) -> SourceSpec:
     return SourceSpec(kind="folder", location=str(path))
 
 
+def cli_source(value: str | Path) -> SourceSpec:
+    """A SourceSpec for a --source value: an http(s) address is an RSS/Atom feed, anything else a folder."""
+    text = str(value)
+    if text.startswith(("http://", "https://")):
+        return SourceSpec(kind="feed", location=text)
+    return folder_source(text)
+
+
 def _coerce(name: str, value: Any, where: str) -> Any:
     expected = {f.name: f.type for f in fields(Settings)}.get(name)
     try:
@@ -139,6 +160,10 @@ def _coerce(name: str, value: Any, where: str) -> Any:
             return float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: expected a number for {name}, found {value!r}") from None
+    if name in _RANGES:
+        low, high, wording = _RANGES[name]
+        if not low <= float(value) <= high or (name in _POSITIVE and float(value) == 0):
+            raise ConfigError(f"{where}: {name} must be {wording}, found {value!r}")
     if name in _PATH_FIELDS:
         return Path(value)
     return value

@@ -1,15 +1,20 @@
-"""Ingest: read articles from folders, decode them, attach manifest metadata, refuse bad input with a reason."""
+"""Ingest: read articles from folders, decode them, extract HTML, attach manifest metadata, refuse bad input with a reason.
+
+HTML (files in folders here, fetched pages in rhetoric.fetch) goes through one
+extractor, trafilatura: article text, headline, date, author and canonical link.
+"""
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
 from rhetoric.config import SourceSpec
 
-ARTICLE_SUFFIXES = (".txt", ".md")
+HTML_SUFFIXES = (".html", ".htm")
+ARTICLE_SUFFIXES = (".txt", ".md", *HTML_SUFFIXES)
 MANIFEST_NAME = "manifest.csv"
 MANIFEST_COLUMNS = ("file", "published", "outlet", "title", "url")
 # A folder's README describes the folder; it is not an article.
@@ -28,6 +33,7 @@ class RawArticle:
     url: str | None = None
     author: str | None = None
     is_html: bool = False
+    canonical_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,14 +106,68 @@ def _read_one(path: Path, row: ManifestRow | None, spec: SourceSpec, max_bytes: 
     except ValueError as exc:
         batch.refusals.append(Refusal(path.name, str(exc)))
         return
-    batch.articles.append(RawArticle(
+    article = RawArticle(
         source=path.name, text=text,
         title=row.title if row else None,
         published=row.published if row else None,
         outlet=(row.outlet if row and row.outlet else spec.outlet),
         url=row.url if row else None,
-        is_html=path.suffix.lower() in (".html", ".htm"),
-    ))
+    )
+    if path.suffix.lower() in HTML_SUFFIXES:
+        extracted = extract_html(text, article.url)
+        if extracted is None:
+            batch.refusals.append(Refusal(path.name, NO_TEXT_IN_HTML))
+            return
+        article = extracted.fill(article)
+    batch.articles.append(article)
+
+
+# Fewer words than this is a navigation bar or a teaser, not an article.
+MIN_HTML_WORDS = 20
+NO_TEXT_IN_HTML = (f"no article text found in the HTML (under {MIN_HTML_WORDS} words: an index page, "
+                   "a paywall or an empty template?)")
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What trafilatura found in an HTML page."""
+
+    text: str
+    title: str | None = None
+    published: date | None = None
+    author: str | None = None
+    canonical_url: str | None = None
+    sitename: str | None = None
+
+    def fill(self, article: RawArticle) -> RawArticle:
+        """The article with this text, keeping metadata it already has (a manifest row wins over the page)."""
+        return replace(article, text=self.text, is_html=True,
+                       title=article.title or self.title,
+                       published=article.published or self.published,
+                       author=article.author or self.author,
+                       canonical_url=article.canonical_url or self.canonical_url)
+
+
+def extract_html(html: str | bytes, url: str | None = None) -> Extracted | None:
+    """Article text and metadata of an HTML page; None when it holds no article text."""
+    import trafilatura  # imported on use: it loads lxml and language data
+
+    document = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
+                                           include_tables=False)
+    if document is None or len((document.text or "").split()) < MIN_HTML_WORDS:
+        return None
+    return Extracted(text=document.text, title=document.title or None,
+                     published=_parse_date(document.date), author=document.author or None,
+                     canonical_url=document.url or None, sitename=document.sitename or None)
+
+
+def _parse_date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
 
 
 def read_text(path: Path, max_bytes: int) -> str:

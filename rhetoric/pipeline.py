@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import os
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
-from rhetoric.config import Settings
+from rhetoric.config import Settings, SourceSpec
+from rhetoric.dedupe import SignatureIndex, canonical_url, signature
 from rhetoric.ingest import IngestBatch, RawArticle, Refusal, read_folder
 from rhetoric.store import AddResult, NewArticle, Store
 from rhetoric.text import article_sentences, content_hash
+
+LIVE_KINDS = ("feed", "urls")
 
 
 @dataclass
@@ -25,6 +31,10 @@ class RunSummary:
     model_version: str | None = None
     chart_path: str | None = None
     new_by_outlet: dict[str, int] = field(default_factory=dict)
+    source_failures: list[Refusal] = field(default_factory=list)
+    repeats: list[str] = field(default_factory=list)
+    frame_shares: list[dict] = field(default_factory=list)
+    skipped: str | None = None
 
     def counts(self) -> dict:
         """The counters stored with the run."""
@@ -37,10 +47,14 @@ class RunSummary:
         """Refusals, warnings and per-outlet counts, kept as JSON with the run."""
         return {"refused": [{"source": r.source, "reason": r.reason} for r in self.refusals],
                 "warnings": self.warnings, "new_by_outlet": self.new_by_outlet,
-                "chart_path": self.chart_path}
+                "chart_path": self.chart_path,
+                "failed_sources": [{"source": r.source, "reason": r.reason} for r in self.source_failures],
+                "repeats": self.repeats, "frame_shares": self.frame_shares, "skipped": self.skipped}
 
     def render(self) -> str:
         """The human summary of the run."""
+        if self.skipped:
+            return f"run {self.run_id}\nskipped: {self.skipped}"
         lines = [
             f"run {self.run_id}",
             f"articles: {self.articles_new} new, {self.articles_already} already stored, "
@@ -48,10 +62,44 @@ class RunSummary:
         ]
         lines += [f"  refused {r.source}: {r.reason}" for r in self.refusals]
         lines += [f"  warning: {w}" for w in self.warnings]
+        if self.source_failures:
+            lines.append(f"sources: {len(self.source_failures)} failed this run (tried again next run)")
+            lines += [f"  failed {r.source}: {r.reason}" for r in self.source_failures]
         lines.append(f"sentences: {self.sentences_new} new, {self.sentences_scored} classified")
         lines.append(f"model version: {self.model_version}")
         lines.append(f"chart: {self.chart_path}")
         return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """The run summary as Markdown, for the Prefect UI."""
+        if self.skipped:
+            return f"# Run {self.run_id}\n\nSkipped: {self.skipped}\n"
+        out = [f"# Run {self.run_id}", "",
+               f"**{self.articles_new}** new articles, {self.articles_already} already stored "
+               f"(including {len(self.repeats)} repeat(s) of stored stories), "
+               f"{len(self.refusals)} refused; {self.sentences_new} new sentences; "
+               f"{self.sentences_scored} classified by model `{self.model_version}`.", ""]
+        out += ["## New articles per outlet", "", "| outlet | new articles |", "|---|---:|"]
+        out += [f"| {_cell(o)} | {n} |" for o, n in sorted(self.new_by_outlet.items())] or ["| (none) | 0 |"]
+        if self.source_failures:
+            out += ["", "## Sources that failed (tried again next run)", ""]
+            out += [f"- `{r.source}`: {_cell(r.reason)}" for r in self.source_failures]
+        out += ["", "## Refused inputs", ""]
+        out += [f"- `{r.source}`: {_cell(r.reason)}" for r in self.refusals] or ["None."]
+        out += ["", "## Frames in this run's new sentences", ""]
+        if self.frame_shares:
+            out += ["| frame | sentences | labelled | share |", "|---|---:|---:|---:|"]
+            out += [f"| {r['frame']} | {r['sentences']} | {r['labelled']} | {r['share']:.1%} |"
+                    for r in self.frame_shares]
+        else:
+            out.append("No new sentences.")
+        if self.chart_path:
+            out += ["", f"Dashboard: [{self.chart_path}]({Path(self.chart_path).resolve().as_uri()})"]
+        return "\n".join(out) + "\n"
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def open_store(settings: Settings) -> Store:
@@ -62,7 +110,7 @@ def open_store(settings: Settings) -> Store:
 
 
 def read_sources(settings: Settings) -> IngestBatch:
-    """Read every folder source of the settings into one batch."""
+    """Read every folder source of the settings into one batch (feeds and URLs: rhetoric.fetch)."""
     batch = IngestBatch()
     for spec in settings.sources:
         if spec.kind == "folder":
@@ -70,8 +118,13 @@ def read_sources(settings: Settings) -> IngestBatch:
     return batch
 
 
+def live_sources(settings: Settings) -> list[SourceSpec]:
+    """The feed and URL-list sources of the settings."""
+    return [spec for spec in settings.sources if spec.kind in LIVE_KINDS]
+
+
 def prepare_articles(raw: list[RawArticle]) -> tuple[list[NewArticle], list[Refusal]]:
-    """Clean, split and hash each article; refuse those with no text left after cleaning."""
+    """Clean, split, hash and sign each article; refuse those with no text left after cleaning."""
     prepared: list[NewArticle] = []
     refused: list[Refusal] = []
     for article in raw:
@@ -82,14 +135,68 @@ def prepare_articles(raw: list[RawArticle]) -> tuple[list[NewArticle], list[Refu
         prepared.append(NewArticle(
             content_hash=content_hash(sentences), sentences=sentences, source=article.source,
             title=article.title or sentences[0], published=article.published, outlet=article.outlet,
-            url=article.url, canonical_url=article.url, author=article.author,
+            url=article.url, canonical_url=article.canonical_url or canonical_url(article.url),
+            author=article.author, signature=signature(sentences[1:]),
         ))
     return prepared, refused
 
 
-def store_articles(store: Store, prepared: list[NewArticle], run_id: str) -> AddResult:
+def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
+                 ) -> tuple[list[NewArticle], dict[int, int], list[str]]:
+    """Find items that repeat a story, by canonical URL or near-duplicate text (rhetoric.dedupe).
+
+    Returns the batch (a repeat of an earlier item of the batch takes that item's content
+    hash, so the store records it as another source), duplicate_of for add_articles
+    (batch position -> stored article id), and one line per repeat saying why.
+    """
+    stored_urls = store.known_urls(a.canonical_url for a in prepared if a.canonical_url)
+    stored_hashes = store.known_hashes(a.content_hash for a in prepared)
+    index = SignatureIndex(store.signatures(), threshold)
+    batch_urls: dict[str, int] = {}
+    items = list(prepared)
+    duplicate_of: dict[int, int] = {}
+    notes: list[str] = []
+    for position, item in enumerate(items):
+        url = item.canonical_url
+        if item.content_hash in stored_hashes:
+            continue  # the very same text: the store records the source itself
+        if url in stored_urls:
+            duplicate_of[position] = stored_urls[url]
+            notes.append(f"{item.source}: same canonical URL as stored article {stored_urls[url]}")
+            continue
+        if url in batch_urls:
+            earlier = batch_urls[url]
+            notes.append(f"{item.source}: same canonical URL as {items[earlier].source}")
+            _same_story(items, duplicate_of, position, earlier)
+            continue
+        match = index.match(item.signature)
+        if match is not None:
+            key, score = match
+            if isinstance(key, int):
+                duplicate_of[position] = key
+                notes.append(f"{item.source}: near-duplicate of stored article {key} (similarity {score:.2f})")
+            else:
+                earlier = int(key.removeprefix("batch:"))
+                notes.append(f"{item.source}: near-duplicate of {items[earlier].source} (similarity {score:.2f})")
+                _same_story(items, duplicate_of, position, earlier)
+            continue
+        if url:
+            batch_urls[url] = position
+        index.add(f"batch:{position}", item.signature)
+    return items, duplicate_of, notes
+
+
+def _same_story(items: list[NewArticle], duplicate_of: dict[int, int], position: int, earlier: int) -> None:
+    if earlier in duplicate_of:
+        duplicate_of[position] = duplicate_of[earlier]
+    else:
+        items[position] = replace(items[position], content_hash=items[earlier].content_hash)
+
+
+def store_articles(store: Store, prepared: list[NewArticle], run_id: str,
+                   duplicate_of: dict[int, int] | None = None) -> AddResult:
     """Store the prepared articles in one transaction."""
-    return store.add_articles(prepared, run_id)
+    return store.add_articles(prepared, run_id, duplicate_of)
 
 
 def classify_stale(store: Store, model, batch_size: int = 5000) -> int:
@@ -115,6 +222,81 @@ def new_by_outlet(prepared: list[NewArticle], added: AddResult) -> dict[str, int
         outlet = article.outlet or "unknown"
         counts[outlet] = counts.get(outlet, 0) + 1
     return counts
+
+
+def frame_shares(store: Store, run_id: str) -> list[dict]:
+    """Per frame: this run's new sentences, how many the champion labelled with it, and the share."""
+    table = store.run_frame_counts(run_id)
+    return [{"frame": r.frame, "sentences": int(r.sentences), "labelled": int(r.labelled),
+             "share": round(r.labelled / r.sentences, 4) if r.sentences else 0.0}
+            for r in table.itertuples()]
+
+
+class RunLock:
+    """One run at a time per store: an OS lock on a file, released by the OS if the process dies.
+
+    Guards hand-started runs against scheduled ones on the same machine; across machines,
+    the deployment's concurrency limit (prefect.yaml) does the same job.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._handle = None
+
+    def acquire(self) -> bool:
+        """Take the lock without waiting; False when another process holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            _lock_file(handle)
+        except OSError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC\n")
+        handle.flush()
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        if self._handle is not None:
+            _unlock_file(self._handle)
+            self._handle.close()
+            self._handle = None
+
+    def holder(self) -> str:
+        """Who holds the lock, as written by the holder."""
+        try:
+            return self.path.read_text(encoding="utf-8").strip() or "unknown"
+        except OSError:
+            return "unknown"
+
+
+def run_lock(settings: Settings) -> RunLock:
+    """The lock for runs writing to this settings' store."""
+    key = hashlib.sha256(settings.resolved_db_url().encode()).hexdigest()[:12]
+    return RunLock(settings.state_dir / f"run-{key}.lock")
+
+
+def _lock_file(handle) -> None:
+    if os.name == "nt":
+        import msvcrt
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _unlock_file(handle) -> None:
+    if os.name == "nt":
+        import msvcrt
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def write_dashboard(store: Store, settings: Settings, model_meta: dict | None, history: list[dict]) -> Path:

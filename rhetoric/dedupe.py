@@ -1,0 +1,175 @@
+"""Deduplication: canonical URLs, and MinHash signatures that catch wire copy republished with small edits.
+
+A story is stored once, whoever carried it. Three rules decide that an item repeats
+a story the store (or the batch) already has, checked in this order:
+
+1. **Canonical URL.** The page's declared canonical link (else the address it was
+   fetched from), normalised: lower-case scheme and host, no default port, no
+   fragment, no tracking parameters (utm_*, fbclid, gclid, ...), the remaining query
+   parameters sorted, no trailing slash.
+2. **Content hash.** SHA-256 of the cleaned sentences (rhetoric.text.content_hash).
+3. **Near-duplicate.** The Jaccard similarity of the bodies' 5-word shingles (the
+   headline excluded: republishers rewrite it), estimated from 128 MinHash values,
+   is at least the threshold (settings.near_duplicate_threshold, default 0.8). One
+   changed sentence in a 400-word story keeps the similarity near 0.9; two different
+   reports of the same event share far fewer shingles (below 0.3 in practice). The
+   estimate's standard error at 0.8 is about 0.035. Bodies under 40 words get no
+   signature: too short to tell wire copy from coincidence.
+
+A repeat is recorded as another source (outlet, URL) of the stored story, so trends
+count it once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+
+SHINGLE_WORDS = 5
+NUM_PERM = 128
+MIN_WORDS = 40
+SIGNATURE_PREFIX = "mh1:"
+# Parameters that say how a reader arrived, not which page they read.
+TRACKING_PARAMS = frozenset({
+    "fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid", "_ga",
+    "ref", "ref_src", "cmpid", "ocid", "smid", "taid", "rss",
+})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_MERSENNE = (1 << 31) - 1
+_WORD = re.compile(r"\w+")
+
+
+def canonical_url(url: str | None) -> str | None:
+    """The normalised form of an http(s) address; other strings are returned stripped, empty ones as None."""
+    if not url or not url.strip():
+        return None
+    url = url.strip()
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return url
+    try:
+        port = parts.port
+    except ValueError:
+        return url
+    host = parts.hostname.lower()
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    path = re.sub(r"/{2,}", "/", parts.path or "/")
+    if len(path) > 1:
+        path = path.rstrip("/") or "/"
+    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                   if not _is_tracking(k))
+    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
+
+
+def _is_tracking(name: str) -> bool:
+    name = name.lower()
+    return name.startswith("utm_") or name in TRACKING_PARAMS
+
+
+def choose_canonical(declared: str | None, fetched: str | None) -> str | None:
+    """The page's declared canonical URL when it names an article, else the fetched address; normalised.
+
+    A canonical link pointing at a site's home page (a common template mistake) would
+    merge every story of the site, so it is ignored.
+    """
+    chosen = canonical_url(declared)
+    if chosen and chosen.startswith(("http://", "https://")) and urlsplit(chosen).path not in ("", "/"):
+        return chosen
+    return canonical_url(fetched)
+
+
+# --- near-duplicates --------------------------------------------------------------------
+
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    # Derived from a fixed string, not a random generator, so stored signatures stay
+    # comparable across numpy versions and machines.
+    a, b = [], []
+    for i in range(NUM_PERM):
+        digest = hashlib.blake2b(f"rhetoric-minhash-{i}".encode(), digest_size=8).digest()
+        a.append(int.from_bytes(digest[:4], "little") % (_MERSENNE - 1) + 1)
+        b.append(int.from_bytes(digest[4:], "little") % _MERSENNE)
+    return np.array(a, dtype=np.uint64), np.array(b, dtype=np.uint64)
+
+
+_PERM_A, _PERM_B = _permutations()
+
+
+def shingles(sentences: list[str]) -> set[str]:
+    """Overlapping 5-word sequences of the lower-cased words; empty when there are fewer than MIN_WORDS words."""
+    words = _WORD.findall(" ".join(sentences).lower())
+    if len(words) < MIN_WORDS:
+        return set()
+    return {" ".join(words[i:i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)}
+
+
+def signature(body: list[str]) -> str | None:
+    """The MinHash signature of an article body (its sentences without the headline), as stored text."""
+    found = shingles(body)
+    if not found:
+        return None
+    hashes = np.array([int.from_bytes(hashlib.blake2b(s.encode(), digest_size=4).digest(), "little")
+                       for s in found], dtype=np.uint64)
+    # (a*x + b) mod p with x < 2**32 and a, b < 2**31 stays below 2**64: no overflow.
+    values = (np.outer(hashes, _PERM_A) + _PERM_B) % _MERSENNE
+    minima = values.min(axis=0).astype("<u4")
+    return SIGNATURE_PREFIX + base64.b64encode(minima.tobytes()).decode("ascii")
+
+
+def decode_signature(text: str | None) -> np.ndarray | None:
+    """The MinHash values of a stored signature; None for a missing or foreign one."""
+    if not text or not text.startswith(SIGNATURE_PREFIX):
+        return None
+    try:
+        raw = base64.b64decode(text[len(SIGNATURE_PREFIX):], validate=True)
+    except ValueError:
+        return None
+    if len(raw) != NUM_PERM * 4:
+        return None
+    return np.frombuffer(raw, dtype="<u4")
+
+
+def similarity(a: str, b: str) -> float:
+    """Estimated Jaccard similarity of two signatures (0 when either is unusable)."""
+    x, y = decode_signature(a), decode_signature(b)
+    if x is None or y is None:
+        return 0.0
+    return float(np.mean(x == y))
+
+
+class SignatureIndex:
+    """Signatures to compare new articles against: the stored ones, plus those added during a batch."""
+
+    def __init__(self, known: list[tuple[int | str, str]], threshold: float):
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"near-duplicate threshold must be in (0, 1], found {threshold}")
+        self.threshold = threshold
+        self._keys: list[int | str] = []
+        rows = []
+        for key, text in known:
+            values = decode_signature(text)
+            if values is not None:
+                self._keys.append(key)
+                rows.append(values)
+        self._matrix = np.vstack(rows) if rows else np.empty((0, NUM_PERM), dtype="<u4")
+
+    def add(self, key: int | str, text: str | None) -> None:
+        values = decode_signature(text)
+        if values is not None:
+            self._keys.append(key)
+            self._matrix = np.vstack([self._matrix, values])
+
+    def match(self, text: str | None) -> tuple[int | str, float] | None:
+        """The most similar key at or above the threshold, with its similarity; None when there is none."""
+        values = decode_signature(text)
+        if values is None or not self._keys:
+            return None
+        scores = (self._matrix == values).mean(axis=1)
+        best = int(np.argmax(scores))
+        if scores[best] < self.threshold:
+            return None
+        return self._keys[best], float(scores[best])
