@@ -1,0 +1,130 @@
+"""The rhetoric-train flow: validate labels, train a challenger, score it against the champion, promote or not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
+
+from rhetoric.errors import RhetoricError
+from rhetoric.labels import Frame, check_disjoint, load_eval_labels, load_frames, load_labels
+from rhetoric.model import CANDIDATES, TrainedModel, train
+from rhetoric.registry import Registry, TrainOutcome, describe, evaluate, promotion_decision
+
+
+def _only_io_errors(task, task_run, state) -> bool:
+    """Retry a task only when it failed on the file system, never on bad labels or a bad model."""
+    try:
+        state.result()
+    except OSError:
+        return True
+    except BaseException:
+        return False
+    return False
+
+
+@task(name="validate-labels", cache_policy=NO_CACHE)
+def validate_labels(labels_dir: str) -> tuple[tuple[Frame, ...], pd.DataFrame, pd.DataFrame] | RhetoricError:
+    """Read the frames, the training labels and the evaluation split.
+
+    Bad labels come back as the LabelError listing every problem, not raised: the flow then
+    ends Failed with that message and the caller gets the error, without tracebacks in the log.
+    """
+    try:
+        frames = load_frames(Path(labels_dir))
+        table = load_labels(Path(labels_dir), frames)
+        held_out = load_eval_labels(Path(labels_dir), frames)
+        check_disjoint(table, held_out)
+    except RhetoricError as problem:
+        return problem
+    return frames, table, held_out
+
+
+@task(name="train-challenger", cache_policy=NO_CACHE)
+def train_challenger(table: pd.DataFrame, frames: tuple[Frame, ...], candidates: list[str]) -> TrainedModel | RhetoricError:
+    """Model selection by grouped cross-validation over the candidates; the best fitted on all labels.
+
+    Labels too thin to train on come back as the ModelError, like validate_labels' problems.
+    """
+    try:
+        return train(table, frames, candidates)
+    except RhetoricError as problem:
+        return problem
+
+
+@task(name="score-champion", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
+      retry_condition_fn=_only_io_errors)
+def score_champion(models_dir: str, held_out: pd.DataFrame, frames: tuple[Frame, ...]) -> tuple[str | None, dict | None]:
+    """The current champion's version and its metrics on the same evaluation split."""
+    champion = Registry(Path(models_dir)).champion()
+    if champion is None:
+        return None, None
+    if held_out.empty:
+        return champion.version, champion.metadata["metrics"]["cv"]
+    return champion.version, evaluate(champion, held_out, frames)
+
+
+@task(name="evaluate-challenger", cache_policy=NO_CACHE)
+def evaluate_challenger(trained: TrainedModel, frames: tuple[Frame, ...], table: pd.DataFrame,
+                        held_out: pd.DataFrame) -> dict:
+    """The challenger's metadata: cross-validated and held-out metrics, keyword baseline, thresholds, rates."""
+    return describe(trained, frames, table, held_out)
+
+
+@task(name="save-challenger", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
+      retry_condition_fn=_only_io_errors)
+def save_challenger(models_dir: str, trained: TrainedModel, metadata: dict) -> str:
+    """Store the challenger as a new registry version (whether or not it is promoted)."""
+    return Registry(Path(models_dir)).save(trained, metadata)
+
+
+@task(name="promote", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, retry_condition_fn=_only_io_errors)
+def promote(models_dir: str, version: str, macro_f1: float) -> None:
+    """Point the registry's champion at the version."""
+    Registry(Path(models_dir)).promote(version, round(macro_f1, 4))
+
+
+@flow(name="rhetoric-train")
+def train_flow(labels_dir: str, models_dir: str, force: bool = False,
+               candidates: list[str] | None = None) -> TrainOutcome:
+    """Validate labels, train a challenger, compare it with the champion on the evaluation split, promote if not worse.
+
+    Promotion: macro-F1 not below the champion's minus 0.005 and no frame's F1 down by more
+    than 0.05; force promotes anyway. candidates defaults to every registered pipeline.
+
+    Raises:
+        LabelError: the labels are invalid (every problem, with file and line); nothing is trained.
+        ModelError: the labels are too thin to train on.
+    """
+    checked = validate_labels(labels_dir)
+    if isinstance(checked, RhetoricError):
+        return Failed(message=str(checked), data=checked)
+    frames, table, held_out = checked
+    trained = train_challenger(table, frames, list(candidates or CANDIDATES))
+    if isinstance(trained, RhetoricError):
+        return Failed(message=str(trained), data=trained)
+    metadata = evaluate_challenger(trained, frames, table, held_out)
+    challenger_eval = metadata["metrics"]["eval"] or metadata["metrics"]["cv"]
+    previous, champion_eval = score_champion(models_dir, held_out, frames)
+    promote_it, reasons = promotion_decision(challenger_eval, champion_eval)
+    version = save_challenger(models_dir, trained, metadata)
+    if promote_it or force:
+        promote(models_dir, version, challenger_eval["macro_f1"])
+    if metadata["metrics"]["eval"] is None:
+        reasons.append("labels/eval/ holds no sentences: compared on grouped cross-validation instead")
+    return TrainOutcome(
+        promoted=promote_it or force,
+        champion_version=version if (promote_it or force) else previous,
+        challenger_version=version,
+        previous_version=previous,
+        challenger_eval=challenger_eval,
+        champion_eval=champion_eval,
+        baseline_eval=metadata["metrics"]["baseline_eval"] or metadata["metrics"]["baseline_cv"],
+        reasons=reasons,
+        forced=force and not promote_it,
+        selection=trained.selection,
+        chosen=trained.candidate,
+    )

@@ -1,0 +1,105 @@
+"""The labelling loop: suggestions the champion is least sure of, and imports from Label Studio and doccano."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from model_fixtures import FRAMES_TOML  # noqa: E402
+
+from rhetoric.errors import InputError, LabelError  # noqa: E402
+from rhetoric.labelling import import_annotations, suggest  # noqa: E402
+from rhetoric.labels import load_frames  # noqa: E402
+
+
+class FixedModel:
+    """Scores each sentence by a number written in it, so the least-sure order is known in advance."""
+
+    version = "test-1"
+    frames = ("multipolarity", "peace_talks")
+    metadata = {"thresholds": {"multipolarity": 0.5, "peace_talks": 0.4}}
+
+    def predict(self, texts):
+        scores = np.array([[float(t.split("score ")[1].split(" ")[0]), 0.0] for t in texts])
+        return scores >= np.array([0.5, 0.4]), scores
+
+
+def sentences(texts):
+    return pd.DataFrame({"sentence_id": range(len(texts)), "text": texts, "source": [f"a{i % 3}" for i in range(len(texts))],
+                         "outlet": "TASS", "published": "2022-03-30"})
+
+
+def test_suggest_picks_least_sure_first_in_labels_format():
+    table = sentences(["Lavrov flew to Beijing score 0.9 on Monday.", "Wang praised the partnership score 0.52 loudly.",
+                       "Trade grew fast score 0.1 this year.", "Talks in Huangshan covered Afghanistan score 0.45 mostly.",
+                       "Officials denied every report score 0.7 here."])
+    out = suggest(table, FixedModel(), n=3)
+    assert [t.split("score ")[1][:4] for t in out["text"]] == ["0.52", "0.45", "0.7 "]
+    assert list(out["frames"]) == ["multipolarity", "", "multipolarity"]
+    assert set(out["origin"]) == {""}
+    assert list(out.columns[:4]) == ["text", "frames", "origin", "batch"]
+    assert {"score_multipolarity", "score_peace_talks", "sentence_id", "outlet", "published"} <= set(out.columns)
+    assert out["batch"].iloc[0] == "article:a1"
+
+
+def test_suggest_skips_near_copies_and_excluded_texts():
+    near = [f"The minister said the world order is changing fast score 0.5{i} ok" for i in range(5)]
+    other = ["A completely different sentence about trade volumes score 0.6 ok",
+             "Excluded sentence score 0.5 ok"]
+    out = suggest(sentences(near + other), FixedModel(), n=5, exclude=["excluded sentence score 0.5 ok"])
+    assert len(out) == 2
+    assert out["text"].iloc[1] == other[0]
+
+
+@pytest.fixture
+def frames(tmp_path):
+    (tmp_path / "frames.toml").write_text(FRAMES_TOML, encoding="utf-8")
+    return load_frames(tmp_path)
+
+
+def test_import_label_studio_export(tmp_path, frames):
+    tasks = [
+        {"id": 7, "data": {"text": "Peace  talks must resume.", "source": "art-1"},
+         "annotations": [{"result": [{"type": "choices", "value": {"choices": ["peace_talks", "anti_hegemony"]}}]}]},
+        {"id": 8, "data": {"text": "Nothing here."}, "annotations": [
+            {"result": [{"type": "choices", "value": {"choices": ["multipolarity"]}}], "was_cancelled": True},
+            {"result": []}]},
+    ]
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(tasks))
+    table = import_annotations(path, frames)
+    assert table.to_dict("records") == [
+        {"text": "Peace talks must resume.", "frames": "peace_talks;anti_hegemony", "origin": "imported", "batch": "art-1"},
+        {"text": "Nothing here.", "frames": "", "origin": "imported", "batch": "import:export"},
+    ]
+
+
+def test_import_doccano_jsonl(tmp_path, frames):
+    path = tmp_path / "doccano.jsonl"
+    path.write_text('{"id": 1, "text": "Sanctions are illegal.", "label": ["anti_sanctions"]}\n\n'
+                    '{"id": 2, "text": "Neutral.", "label": []}\n')
+    table = import_annotations(path, frames)
+    assert list(table["frames"]) == ["anti_sanctions", ""] and set(table["origin"]) == {"imported"}
+
+
+def test_import_refuses_unknown_frames_with_line_or_item(tmp_path, frames):
+    doccano = tmp_path / "d.jsonl"
+    doccano.write_text('{"text": "Fine.", "label": []}\n{"text": "Bad.", "label": ["blame"]}\n')
+    with pytest.raises(LabelError, match=r"d\.jsonl:2: unknown frame 'blame'; expected one of anti_hegemony"):
+        import_annotations(doccano, frames)
+    studio = tmp_path / "s.json"
+    studio.write_text(json.dumps([{"id": 3, "data": {"text": "Bad."},
+                                   "annotations": [{"result": [{"value": {"choices": ["blame"]}}]}]}]))
+    with pytest.raises(LabelError, match=r"s\.json: item 0 \(task id 3\): unknown frame 'blame'"):
+        import_annotations(studio, frames)
+
+
+def test_import_refuses_files_of_neither_format(tmp_path, frames):
+    path = tmp_path / "notes.txt"
+    path.write_text("just some notes\n")
+    with pytest.raises(InputError, match=r"notes\.txt:1: not valid JSON"):
+        import_annotations(path, frames)

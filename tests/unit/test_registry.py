@@ -1,0 +1,188 @@
+"""Model training pieces, the registry (round trip, tamper refusal), the promotion gate, first-use training."""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from model_fixtures import make_labels_dir  # noqa: E402
+
+from rhetoric.errors import ModelError  # noqa: E402
+from rhetoric.labels import load_eval_labels, load_frames, load_labels  # noqa: E402
+from rhetoric.labels import label_matrix  # noqa: E402
+from rhetoric.model import (CANDIDATES, DEFAULT_CANDIDATE, NBLogisticRegression, NewsFeatures,  # noqa: E402
+                            build_pipeline, check_trainable, choose_thresholds, decision_scores, keyword_baseline,
+                            normalise_text, train)
+from rhetoric.registry import (Registry, TrainOutcome, describe, ensure_champion,  # noqa: E402
+                               promotion_decision)
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    folder = make_labels_dir(tmp_path_factory.mktemp("corpus"))
+    frames = load_frames(folder)
+    return folder, frames, load_labels(folder, frames), load_eval_labels(folder, frames)
+
+
+@pytest.fixture(scope="module")
+def trained(labelled):
+    _, frames, table, held = labelled
+    return train(table, frames)
+
+
+def test_trained_model_predicts_frames_with_calibrated_scores(labelled, trained):
+    _, frames, _, held = labelled
+    labels, scores = trained.model.predict(list(held["text"]))
+    assert labels.shape == scores.shape == (len(held), len(frames))
+    assert ((scores >= 0) & (scores <= 1)).all()
+    truth = np.array([[f.name in row for f in frames] for row in held["frames"]])
+    assert (labels == truth).mean() > 0.9
+    assert set(trained.rates) == {f.name for f in frames}
+    assert all(0 <= r["tpr"] <= 1 and 0 <= r["fpr"] <= 1 for r in trained.rates.values())
+
+
+def test_thresholds_are_chosen_from_scores_not_fixed():
+    y = np.array([[1], [1], [0], [0], [0]])
+    scores = np.array([[0.3], [0.25], [0.2], [0.1], [0.05]])
+    # 0.21 to 0.25 all separate the classes; the tie goes to the one nearest 0.5
+    assert choose_thresholds(scores, y)[0] == pytest.approx(0.25)
+
+
+def test_keyword_features_and_baseline_use_the_frames_file(labelled):
+    _, frames, _, _ = labelled
+    texts = ["The illegal sanctions must go.", "Peace talks resumed.", "Nothing at all."]
+    assert keyword_baseline(texts, frames).tolist() == [[False, True, False, False], [False, False, True, False],
+                                                        [False, False, False, False]]
+    features = NewsFeatures(keywords=tuple(f.keywords for f in frames), keyword_weight=2.0).fit(texts).transform(texts)
+    assert features.toarray()[:, -4:].tolist() == [[0, 2, 0, 0], [0, 0, 2, 0], [0, 0, 0, 0]]
+
+
+def test_news_features_match_scikit_learn_vectorizers(labelled):
+    texts = list(labelled[2]["text"])
+    ours = NewsFeatures(char_ngrams=(2, 4)).fit(texts)
+
+    def words_only(text):
+        return " ".join(re.findall(r"\w+", normalise_text(text)))
+
+    common = dict(preprocessor=words_only, min_df=2, sublinear_tf=True)
+    words = TfidfVectorizer(token_pattern=r"\w+", ngram_range=(1, 2), **common).fit(texts)
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), **common).fit(texts)
+    new = ["Lavrov said on 3 May that the sanctions are illegal.", "Wang: peace talks, now!"]
+
+    def in_our_order(vectorizer, vocabulary):
+        columns = [vectorizer.vocabulary_[name] for name in sorted(vocabulary, key=vocabulary.get)]
+        return vectorizer.transform(new).toarray()[:, columns]
+
+    expected = np.hstack([in_our_order(words, ours.words_), in_our_order(chars, ours.chars_)])
+    assert np.allclose(ours.transform(new).toarray(), expected)
+    assert np.allclose(ours.transform(new).toarray(), expected)  # again, now from the word cache
+
+
+@pytest.mark.parametrize("name", ["logreg-word-kw", "svm-word-char-kw", "nbsvm-word-char-kw"])
+def test_one_product_decision_equals_scikit_learn(labelled, name):
+    _, frames, table, held = labelled
+    pipeline = build_pipeline(CANDIDATES[name], frames).fit(list(table["text"]), label_matrix(table, frames))
+    texts = list(held["text"])
+    assert np.allclose(decision_scores(pipeline, texts), pipeline.decision_function(texts))
+
+
+def test_keywords_match_whole_token_sequences(labelled):
+    frames = labelled[1]
+    texts = ["A multipolar, NEW  world-order.", "The multipolarity debate.", "Newworld order", "world order new"]
+    assert keyword_baseline(texts, frames)[:, 0].tolist() == [True, True, False, False]
+
+
+def test_nb_logistic_regression_separates_a_toy_problem():
+    X = np.array([[1, 0], [2, 0], [0, 1], [0, 3]])
+    model = NBLogisticRegression(C=10).fit(X, np.array([1, 1, 0, 0]))
+    assert model.predict(X).tolist() == [1, 1, 0, 0]
+
+
+def test_too_few_examples_of_a_frame_is_refused(labelled):
+    _, frames, table, _ = labelled
+    thin = table[[("peace_talks" not in f) for f in table["frames"]]]
+    with pytest.raises(ModelError, match="frame 'peace_talks' has 0 labelled sentence"):
+        check_trainable(thin, frames)
+
+
+def test_registry_round_trip_and_history(tmp_path, labelled, trained):
+    _, frames, table, held = labelled
+    registry = Registry(tmp_path / "models")
+    assert registry.champion() is None and registry.history() == []
+    version = registry.save(trained, describe(trained, frames, table, held))
+    registry.promote(version, 0.9)
+    champion = registry.champion()
+    assert champion.version == version and champion.frames == tuple(f.name for f in frames)
+    texts = list(held["text"])
+    assert np.array_equal(champion.predict(texts)[1], trained.model.predict(texts)[1])
+    meta = champion.metadata
+    assert meta["version"] == version and len(meta["sha256"]) == 64
+    assert set(meta["thresholds"]) == set(meta["rates"]) == set(champion.frames)
+    assert meta["metrics"]["eval"]["macro_f1"] > 0.9
+    assert meta["metrics"]["baseline_eval"]["macro_f1"] < 1.0
+    assert [h["version"] for h in registry.history()] == [version]
+    card = (tmp_path / "models" / version / "MODEL_CARD.md").read_text()
+    assert "## Known limits" in card and "| peace_talks |" in card
+    second = registry.save(trained, describe(trained, frames, table, held))
+    assert second == f"{version}-2" and registry.versions() == [version, second]
+
+
+def test_tampered_artifact_is_refused(tmp_path, labelled, trained):
+    _, frames, table, held = labelled
+    registry = Registry(tmp_path / "models")
+    version = registry.save(trained, describe(trained, frames, table, held))
+    registry.promote(version, 0.9)
+    with (tmp_path / "models" / version / "model.joblib").open("ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ModelError, match=r"model\.joblib: SHA-256 is .* the file changed after it was saved"):
+        registry.champion()
+
+
+def test_other_scikit_learn_version_is_refused(tmp_path, labelled, trained):
+    _, frames, table, held = labelled
+    registry = Registry(tmp_path / "models")
+    version = registry.save(trained, describe(trained, frames, table, held))
+    path = tmp_path / "models" / version / "metadata.json"
+    meta = json.loads(path.read_text())
+    meta["libraries"]["scikit-learn"] = "1.2.0"
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="saved with scikit-learn 1.2.0"):
+        registry.load(version)
+
+
+def test_ensure_champion_trains_on_first_use_then_reuses(tmp_path, labelled):
+    folder = labelled[0]
+    first = ensure_champion(tmp_path / "models", folder)
+    again = ensure_champion(tmp_path / "models", folder)
+    assert first.version == again.version
+    assert first.metadata["candidate"] == DEFAULT_CANDIDATE
+    assert len(Registry(tmp_path / "models").history()) == 1
+
+
+def _metrics(macro, **per_frame):
+    return {"macro_f1": macro, "micro_f1": macro, "n": 10, "per_frame": {k: {"f1": v} for k, v in per_frame.items()}}
+
+
+@pytest.mark.parametrize("challenger, champion, promoted", [
+    (_metrics(0.80, a=0.8, b=0.8), None, True),
+    (_metrics(0.80, a=0.8, b=0.8), _metrics(0.80, a=0.8, b=0.8), True),
+    (_metrics(0.796, a=0.79, b=0.802), _metrics(0.80, a=0.8, b=0.8), True),
+    (_metrics(0.794, a=0.794, b=0.794), _metrics(0.80, a=0.8, b=0.8), False),
+    (_metrics(0.85, a=0.74, b=0.96), _metrics(0.80, a=0.8, b=0.8), False),
+    (_metrics(0.85, a=0.76, b=0.94), _metrics(0.80, a=0.8, b=0.8), True),
+])
+def test_promotion_gate(challenger, champion, promoted):
+    assert promotion_decision(challenger, champion)[0] is promoted
+
+
+def test_outcome_report_shows_table_and_decision():
+    outcome = TrainOutcome(False, "v1", "v2", "v1", _metrics(0.7, a=0.7), _metrics(0.8, a=0.8), _metrics(0.5, a=0.5),
+                           ["macro-F1 0.700 < champion 0.800 - 0.005"])
+    report = outcome.report()
+    assert "a" in report and "0.800       0.700   -0.100     0.500" in report
+    assert "challenger v2: not promoted; champion is v1" in report
