@@ -112,7 +112,7 @@ def main() -> None:
     print(f"rhetoric classify (jsonl):   {classify:8.1f} s   {n / classify:10,.0f} sentences/s")
     print(f"cost per sentence: pipeline {per_pipeline:,.0f} us (first - re-run), classify "
           f"{per_classify:,.0f} us, ratio {per_pipeline / per_classify:.2f}x")
-    print(f"last lines of the first run:\n  " + "\n  ".join(result.stdout.strip().splitlines()[-4:]))
+    print("last lines of the first run:\n  " + "\n  ".join(result.stdout.strip().splitlines()[-4:]))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from rhetoric import __version__
-from rhetoric.config import Settings, folder_source, load_settings
+from rhetoric.config import Settings, cli_source, load_settings
 from rhetoric.errors import RhetoricError
 
 
@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_source(p):
     p.add_argument("--source", action="append", metavar="DIR",
-                   help="folder of articles, added to rhetoric.toml's sources (default: seeds/); repeatable")
+                   help="folder of articles (or an RSS/Atom feed URL), added to rhetoric.toml's sources "
+                        "(default: seeds/); repeatable")
 
 
 def _add_db(p):
@@ -128,7 +129,7 @@ def _add_labels(p):
 def _settings(args, **extra) -> Settings:
     overrides = {"db_url": getattr(args, "db", None), "models_dir": getattr(args, "models", None),
                  "labels_dir": getattr(args, "labels", None), **extra}
-    sources = tuple(folder_source(s) for s in getattr(args, "source", None) or ())
+    sources = tuple(cli_source(s) for s in getattr(args, "source", None) or ())
     return load_settings(Path.cwd(), overrides=overrides, extra_sources=sources)
 
 
@@ -236,12 +237,17 @@ def cmd_train(args) -> int:
 
 def cmd_label_suggest(args) -> int:
     from rhetoric.labelling import suggest
+    from rhetoric.labels import load_eval_labels, load_frames, load_labels
     from rhetoric.pipeline import open_store
     from rhetoric.registry import ensure_champion
 
     settings = _settings(args)
     model = ensure_champion(settings.models_dir, settings.labels_dir)
-    table = suggest(open_store(settings).sentence_texts(), model, n=args.n)
+    frames = load_frames(settings.labels_dir)
+    # never suggest what a person already labelled, for training or for evaluation
+    labelled = [*load_labels(settings.labels_dir, frames)["text"],
+                *load_eval_labels(settings.labels_dir, frames)["text"]]
+    table = suggest(open_store(settings).sentence_texts(), model, n=args.n, exclude=labelled)
     _write_csv(table, args.out)
     return 0
 

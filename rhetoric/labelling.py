@@ -19,7 +19,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 
 from rhetoric.errors import InputError, LabelError
 from rhetoric.labels import FRAME_SEPARATOR, Frame, text_key
-from rhetoric.model import normalise_text
+from rhetoric.features import normalise_text
 
 NEAR_COPY = 0.7
 POOL_FACTOR = 20

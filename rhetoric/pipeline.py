@@ -8,11 +8,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rhetoric.charts.page import dashboard_html
 from rhetoric.config import Settings, SourceSpec
 from rhetoric.dedupe import SignatureIndex, canonical_url, signature
 from rhetoric.ingest import IngestBatch, RawArticle, Refusal, read_folder
+from rhetoric.labels import FRAMES_FILE, load_frames
 from rhetoric.store import AddResult, NewArticle, Store
 from rhetoric.text import article_sentences, content_hash
+from rhetoric.trends import dashboard_data
 
 LIVE_KINDS = ("feed", "urls")
 
@@ -300,16 +303,19 @@ def _unlock_file(handle) -> None:
 
 
 def write_dashboard(store: Store, settings: Settings, model_meta: dict | None, history: list[dict]) -> Path:
-    """Build the dashboard from the store and write it to OUT/index.html."""
-    from rhetoric.charts.page import dashboard_html
-    from rhetoric.labels import load_frames
-    from rhetoric.trends import dashboard_data
-
-    frames = load_frames(settings.labels_dir)
-    data = dashboard_data(store, {f.name: f.title for f in frames}, model_meta, history)
+    """Build the dashboard from the store and write it to OUT/index.html (atomically)."""
+    data = dashboard_data(store, frame_titles(settings, model_meta), model_meta, history)
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     path = settings.out_dir / "index.html"
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(dashboard_html(data), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def frame_titles(settings: Settings, model_meta: dict | None) -> dict[str, str]:
+    """Frame names in words, from labels/frames.toml; the model's own names where it is absent."""
+    if (settings.labels_dir / FRAMES_FILE).is_file():
+        return {f.name: f.title for f in load_frames(settings.labels_dir)}
+    names = (model_meta or {}).get("frames") or []
+    return {name: name.replace("_", " ").capitalize() for name in names}

@@ -15,9 +15,10 @@ from model_fixtures import make_labels_dir  # noqa: E402
 from rhetoric.errors import ModelError  # noqa: E402
 from rhetoric.labels import load_eval_labels, load_frames, load_labels  # noqa: E402
 from rhetoric.labels import label_matrix  # noqa: E402
-from rhetoric.model import (CANDIDATES, DEFAULT_CANDIDATE, NBLogisticRegression, NewsFeatures,  # noqa: E402
+from rhetoric.features import NewsFeatures, normalise_text  # noqa: E402
+from rhetoric.model import (CANDIDATES, DEFAULT_CANDIDATE, NBLogisticRegression,  # noqa: E402
                             build_pipeline, check_trainable, choose_thresholds, decision_scores, keyword_baseline,
-                            normalise_text, train)
+                            train)
 from rhetoric.registry import (Registry, TrainOutcome, describe, ensure_champion,  # noqa: E402
                                promotion_decision)
 
