@@ -16,6 +16,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
+from prefect.utilities.annotations import quote
 
 from rhetoric import fetch, pipeline
 from rhetoric.config import Settings, SourceSpec, cli_source, load_settings
@@ -133,14 +134,15 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
     batch = read_sources(settings)
     live, summary.source_failures = read_live_sources(settings, store)
     batch.extend(live)
-    prepared, refused = prepare_articles(batch.articles)
+    fresh, unchanged = pipeline.skip_unchanged(store, batch.articles)
+    prepared, refused = prepare_articles(quote(fresh))
     summary.refusals = batch.refusals + refused
     summary.warnings = batch.warnings
     prepared, duplicate_of, summary.repeats = pipeline.mark_repeats(
         store, prepared, settings.near_duplicate_threshold)
-    added = store_articles(store, prepared, summary.run_id, duplicate_of)
+    added = store_articles(store, quote(prepared), summary.run_id, duplicate_of)
     summary.articles_new = len(added.new_article_ids)
-    summary.articles_already = added.already_stored
+    summary.articles_already = added.already_stored + unchanged
     summary.sentences_new = added.new_sentences
     summary.new_by_outlet = pipeline.new_by_outlet(prepared, added)
     model = load_champion(settings)
