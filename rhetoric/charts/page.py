@@ -123,8 +123,9 @@ def _facts(data: DashboardData) -> str:
     if undated:
         span += f" ({undated:,} undated article{'s' if undated != 1 else ''} left out of time charts)"
     run = s.get("last_run") or {}
-    last_run = (f"{_moment(run.get('finished') or run.get('started'))} ({run.get('status', 'unknown')})"
-                if run else "none recorded")
+    # a run writes this page before it records its end: "running" then means "the run that wrote this page"
+    status = {"running": "this page's run"}.get(run.get("status"), run.get("status", "unknown"))
+    last_run = (f"{_moment(run.get('finished') or run.get('started'))} ({status})" if run else "none recorded")
     f1 = model.get("macro_f1")
     champion = (f"{model.get('version') or 'unknown'}, evaluation macro-F1 "
                 f"{f1:.3f}" if isinstance(f1, (int, float)) else f"{model.get('version') or 'none'}")
