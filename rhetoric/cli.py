@@ -88,8 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--interval", type=float, metavar="SECONDS",
                       help="seconds between runs (default 3600 when --cron is not given)")
     when.add_argument("--cron", metavar="EXPR", help='cron schedule, e.g. "0 * * * *" (every hour)')
-    serve.add_argument("--source", action="append", metavar="DIR|FEED_URL",
-                       help="a folder or an RSS/Atom feed URL, added to rhetoric.toml's sources; repeatable")
+    _add_source(serve)
     _add_db(serve)
     _add_out_dir(serve)
     _add_models(serve)
@@ -105,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_source(p):
-    p.add_argument("--source", action="append", metavar="DIR",
-                   help="folder of articles (or an RSS/Atom feed URL), added to rhetoric.toml's sources "
+    p.add_argument("--source", action="append", metavar="DIR|FEED_URL",
+                   help="a folder of articles or an RSS/Atom feed URL, added to rhetoric.toml's sources "
                         "(default: seeds/); repeatable")
 
 

@@ -159,25 +159,13 @@ class Store:
 
     def known_hashes(self, hashes: Iterable[str]) -> dict[str, int]:
         """Map each already stored content hash to its article id."""
-        found: dict[str, int] = {}
-        wanted = list(dict.fromkeys(hashes))
         with self.engine.connect() as conn:
-            for chunk in _chunks(wanted, 500):
-                rows = conn.execute(select(articles.c.content_hash, articles.c.id)
-                                    .where(articles.c.content_hash.in_(chunk)))
-                found.update({h: i for h, i in rows})
-        return found
+            return _lookup(conn, articles.c.content_hash, articles.c.id, hashes)
 
     def known_urls(self, urls: Iterable[str]) -> dict[str, int]:
         """Map each already stored canonical URL to its article id."""
-        found: dict[str, int] = {}
-        wanted = [u for u in dict.fromkeys(urls) if u]
         with self.engine.connect() as conn:
-            for chunk in _chunks(wanted, 500):
-                rows = conn.execute(select(article_sources.c.canonical_url, article_sources.c.article_id)
-                                    .where(article_sources.c.canonical_url.in_(chunk)))
-                found.update({u: i for u, i in rows})
-        return found
+            return _lookup(conn, article_sources.c.canonical_url, article_sources.c.article_id, urls)
 
     def signatures(self) -> list[tuple[int, str]]:
         """(article id, near-duplicate signature) of every stored article that has one."""
@@ -200,7 +188,7 @@ class Store:
         carried: list[tuple[int, NewArticle]] = []
         try:
             with self.engine.begin() as conn:
-                existing = self._hashes_in(conn, [a.content_hash for a in batch])
+                existing = _lookup(conn, articles.c.content_hash, articles.c.id, [a.content_hash for a in batch])
                 for position, item in enumerate(batch):
                     article_id = duplicate_of.get(position) or existing.get(item.content_hash)
                     if article_id is None:
@@ -218,14 +206,6 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"could not store the batch (nothing of it was kept): {exc}") from None
         return result
-
-    def _hashes_in(self, conn, hashes: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for chunk in _chunks(list(dict.fromkeys(hashes)), 500):
-            rows = conn.execute(select(articles.c.content_hash, articles.c.id)
-                                .where(articles.c.content_hash.in_(chunk)))
-            found.update({h: i for h, i in rows})
-        return found
 
     def _insert_article(self, conn, item: NewArticle, run_id: str, now: datetime) -> int:
         return conn.execute(articles.insert().values(
@@ -439,6 +419,14 @@ def _widen(table: pd.DataFrame, scored: pd.DataFrame, frames: Sequence[str]) -> 
         out[f"score_{frame}"] = scores[frame].reindex(out.index) if frame in scores else float("nan")
     out["model_version"] = versions.reindex(out.index)
     return out.reset_index(drop=True)
+
+
+def _lookup(conn, key_column, value_column, keys: Iterable) -> dict:
+    """Map each key found in key_column to value_column, querying in chunks the driver accepts."""
+    found: dict = {}
+    for chunk in _chunks([k for k in dict.fromkeys(keys) if k], 500):
+        found.update(conn.execute(select(key_column, value_column).where(key_column.in_(chunk))).all())
+    return found
 
 
 def _insert_many(conn, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
