@@ -82,3 +82,26 @@ def test_bad_inputs_are_refused_by_name_and_the_rest_is_kept(project, first_run)
     texts = store.sentence_texts()
     assert "Café owners said trade had slowed." in set(texts["text"])
     assert store.corpus_summary()["articles"] == 6
+
+
+def test_a_new_champion_rescores_every_stored_sentence(project, first_run, tmp_path):
+    """Trends never mix model versions: after the champion changes, the next run rescores everything."""
+    from flows.pipeline import run_pipeline
+    from rhetoric.labels import load_frames
+
+    db, first = first_run
+    extra = project / "labels" / "extra.csv"
+    extra.write_text("text,frames,origin,batch\n"
+                     "The sanctions are an illegal act of economic warfare.,anti_sanctions,written,extra-1\n")
+    try:
+        # an empty registry trains a champion on first use; the changed labels give it a new version
+        summary = run_pipeline(db=db, root=str(project), models=str(tmp_path / "models-new"))
+    finally:
+        extra.unlink()
+    store = Store(db)
+    assert summary.model_version != first.model_version
+    assert summary.articles_new == 0
+    assert summary.sentences_scored == store.corpus_summary()["sentences"]
+    frames = [f.name for f in load_frames(project / "labels")]
+    assert set(store.export_sentences(frames)["model_version"]) == {summary.model_version}
+    assert store.corpus_summary()["model_versions"] == [summary.model_version]
