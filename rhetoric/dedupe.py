@@ -29,6 +29,7 @@ import zlib
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
+import pandas as pd
 
 SHINGLE_WORDS = 5
 NUM_PERM = 128
@@ -111,8 +112,8 @@ def signature(body: list[str]) -> str | None:
     words = _WORD.findall(" ".join(body).lower())
     if len(words) < MIN_WORDS:
         return None
-    cache: dict[str, int] = {}
-    word_hashes = np.array([cache.setdefault(w, zlib.crc32(w.encode())) for w in words], dtype=np.uint64)
+    codes, distinct = pd.factorize(np.array(words, dtype=object))  # hash each distinct word once
+    word_hashes = np.array([zlib.crc32(w.encode()) for w in distinct], dtype=np.uint64)[codes]
     count = len(words) - SHINGLE_WORDS + 1
     mixed = np.zeros(count, dtype=np.uint64)
     for k in range(SHINGLE_WORDS):  # wrapping uint64 arithmetic: a polynomial hash of the shingle

@@ -224,9 +224,10 @@ def classify_stale(store: Store, model, batch_size: int = 5000) -> int:
     """Score every stored sentence the champion has not scored yet (new ones, or all after a promotion)."""
     store.drop_other_frames(model.frames)
     scored = 0
+    rescoring = store.has_other_versions(model.version)
     for ids, texts in store.iter_stale(model.version, model.frames, batch_size):
         labels, scores = model.predict(texts)
-        store.write_predictions(ids, model.frames, labels, scores, model.version)
+        store.write_predictions(ids, model.frames, labels, scores, model.version, replace=rescoring)
         scored += len(ids)
     return scored
 
