@@ -1,17 +1,30 @@
 """The store: idempotent ingestion, atomic batches, predictions stamped with their model version."""
 
+import os
+
 import numpy as np
 import pytest
 
 from rhetoric.errors import StoreError
-from rhetoric.store import NewArticle, Store
+from rhetoric.store import NewArticle, Store, metadata
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'store.db'}")
+POSTGRES_URL = os.environ.get("RHETORIC_TEST_POSTGRES_URL")  # e.g. postgresql+psycopg://user:pw@127.0.0.1/db
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """The same tests on SQLite and, when RHETORIC_TEST_POSTGRES_URL names a scratch database, PostgreSQL."""
+    if request.param == "sqlite":
+        s = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    elif POSTGRES_URL:
+        s = Store(POSTGRES_URL)
+        metadata.drop_all(s.engine)
+    else:
+        pytest.skip("set RHETORIC_TEST_POSTGRES_URL to a scratch PostgreSQL database to run the store tests there")
     s.create_schema()
-    return s
+    yield s
+    s.close()
 
 
 def article(key: str, source: str | None = None, n: int = 3) -> NewArticle:
