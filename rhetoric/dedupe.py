@@ -34,7 +34,7 @@ import pandas as pd
 SHINGLE_WORDS = 5
 NUM_PERM = 128
 MIN_WORDS = 40
-SIGNATURE_PREFIX = "mh2:"
+SIGNATURE_PREFIX = "mh3:"
 BANDS, ROWS_PER_BAND = 32, 4  # BANDS * ROWS_PER_BAND == NUM_PERM
 _SHINGLE_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 # Parameters that say how a reader arrived, not which page they read.
@@ -43,7 +43,6 @@ TRACKING_PARAMS = frozenset({
     "ref", "ref_src", "cmpid", "ocid", "smid", "taid", "rss",
 })
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_MERSENNE = (1 << 31) - 1
 _WORD = re.compile(r"\w+")
 
 
@@ -91,12 +90,14 @@ def choose_canonical(declared: str | None, fetched: str | None) -> str | None:
 
 def _permutations() -> tuple[np.ndarray, np.ndarray]:
     # Derived from a fixed string, not a random generator, so stored signatures stay
-    # comparable across numpy versions and machines.
+    # comparable across numpy versions and machines. Multiply-add-shift hashing
+    # (Dietzfelbinger): h(x) = ((a*x + b) mod 2**64) >> 32 with a odd, for 32-bit x, is
+    # 2-universal, and uint64 arithmetic wraps mod 2**64 by itself: no slow modulo.
     a, b = [], []
     for i in range(NUM_PERM):
-        digest = hashlib.blake2b(f"rhetoric-minhash-{i}".encode(), digest_size=8).digest()
-        a.append(int.from_bytes(digest[:4], "little") % (_MERSENNE - 1) + 1)
-        b.append(int.from_bytes(digest[4:], "little") % _MERSENNE)
+        digest = hashlib.blake2b(f"rhetoric-minhash-{i}".encode(), digest_size=16).digest()
+        a.append(int.from_bytes(digest[:8], "little") | 1)
+        b.append(int.from_bytes(digest[8:], "little"))
     return np.array(a, dtype=np.uint64), np.array(b, dtype=np.uint64)
 
 
@@ -119,8 +120,7 @@ def signature(body: list[str]) -> str | None:
     for k in range(SHINGLE_WORDS):  # wrapping uint64 arithmetic: a polynomial hash of the shingle
         mixed = mixed * _SHINGLE_MULTIPLIER + word_hashes[k:k + count]
     hashes = np.unique((mixed >> np.uint64(32)) ^ (mixed & np.uint64(0xFFFFFFFF)))
-    # (a*x + b) mod p with x < 2**32 and a, b < 2**31 stays below 2**64: no overflow.
-    values = (np.outer(hashes, _PERM_A) + _PERM_B) % _MERSENNE
+    values = (np.outer(hashes, _PERM_A) + _PERM_B) >> np.uint64(32)
     minima = values.min(axis=0).astype("<u4")
     return SIGNATURE_PREFIX + base64.b64encode(minima.tobytes()).decode("ascii")
 

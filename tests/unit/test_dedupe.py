@@ -47,9 +47,9 @@ def test_short_bodies_get_no_signature():
 
 def test_signature_is_stable_text_of_fixed_length():
     first, again = signature(body("stable")), signature(body("stable"))
-    assert first == again and first.startswith("mh2:")
+    assert first == again and first.startswith("mh3:")
     assert decode_signature(first).shape == (128,)
-    assert decode_signature("mh2:abc") is None and decode_signature(first.replace("mh2:", "mh1:")) is None and decode_signature(None) is None
+    assert decode_signature("mh3:abc") is None and decode_signature(first.replace("mh3:", "mh2:")) is None and decode_signature(None) is None
 
 
 def test_small_edits_stay_above_the_threshold_and_other_stories_far_below():
