@@ -10,9 +10,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from rhetoric.errors import RhetoricError
-from rhetoric.labels import Frame, check_disjoint, load_eval_labels, load_frames, load_labels
+from rhetoric.labels import Frame, load_label_sets
 from rhetoric.model import CANDIDATES, TrainedModel, train
-from rhetoric.registry import Registry, TrainOutcome, describe, evaluate, promotion_decision
+from rhetoric.registry import Registry, TrainOutcome, comparison_metrics, describe, evaluate, promotion_decision
 
 
 def _only_io_errors(task, task_run, state) -> bool:
@@ -34,13 +34,9 @@ def validate_labels(labels_dir: str) -> tuple[tuple[Frame, ...], pd.DataFrame, p
     ends Failed with that message and the caller gets the error, without tracebacks in the log.
     """
     try:
-        frames = load_frames(Path(labels_dir))
-        table = load_labels(Path(labels_dir), frames)
-        held_out = load_eval_labels(Path(labels_dir), frames)
-        check_disjoint(table, held_out)
+        return load_label_sets(Path(labels_dir))
     except RhetoricError as problem:
         return problem
-    return frames, table, held_out
 
 
 @task(name="train-challenger", cache_policy=NO_CACHE)
@@ -107,7 +103,7 @@ def train_flow(labels_dir: str, models_dir: str, force: bool = False,
     if isinstance(trained, RhetoricError):
         return Failed(message=str(trained), data=trained)
     metadata = evaluate_challenger(trained, frames, table, held_out)
-    challenger_eval = metadata["metrics"]["eval"] or metadata["metrics"]["cv"]
+    challenger_eval = comparison_metrics(metadata)
     previous, champion_eval = score_champion(models_dir, held_out, frames)
     promote_it, reasons = promotion_decision(challenger_eval, champion_eval)
     version = save_challenger(models_dir, trained, metadata)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -234,8 +234,3 @@ def _parse_source(path: Path, index: int, entry: Any) -> SourceSpec:
     if bad:
         raise ConfigError(f"{where}.urls: not an http(s) address: {bad[0]!r}")
     return SourceSpec(kind="urls", urls=tuple(urls), outlet=outlet)
-
-
-def with_overrides(settings: Settings, **changes: Any) -> Settings:
-    """A copy of settings with some fields replaced (None values are ignored)."""
-    return replace(settings, **{k: v for k, v in changes.items() if v is not None})

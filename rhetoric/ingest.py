@@ -7,8 +7,10 @@ extractor, trafilatura: article text, headline, date, author and canonical link.
 from __future__ import annotations
 
 import csv
+import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 from rhetoric.config import SourceSpec
@@ -34,6 +36,13 @@ class RawArticle:
     author: str | None = None
     is_html: bool = False
     canonical_url: str | None = None
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Hash of what the input contributes to its stored text (raw text and headline); computed once."""
+        digest = hashlib.sha256(self.text.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00" + (self.title or "").encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -214,6 +214,19 @@ def _shown_frames(frames: tuple[str, ...]) -> str:
     return "'" + FRAME_SEPARATOR.join(frames) + "'" if frames else "(no frame)"
 
 
+def load_label_sets(labels_dir: Path) -> tuple[tuple[Frame, ...], pd.DataFrame, pd.DataFrame]:
+    """Frames, training labels and the evaluation split, validated and checked not to overlap.
+
+    Raises:
+        LabelError: every problem in the files, with file and line.
+    """
+    frames = load_frames(labels_dir)
+    table = load_labels(labels_dir, frames)
+    held_out = load_eval_labels(labels_dir, frames)
+    check_disjoint(table, held_out)
+    return frames, table, held_out
+
+
 def check_disjoint(train: pd.DataFrame, held_out: pd.DataFrame) -> None:
     """Refuse held-out sentences that also appear in the training files (they would leak).
 

@@ -126,21 +126,13 @@ def live_sources(settings: Settings) -> list[SourceSpec]:
     return [spec for spec in settings.sources if spec.kind in LIVE_KINDS]
 
 
-def fingerprint(article: RawArticle) -> str:
-    """Hash of what an input contributes to its stored text: its raw text and headline."""
-    digest = hashlib.sha256(article.text.encode("utf-8", "surrogatepass"))
-    digest.update(b"\x00" + (article.title or "").encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
-
-
 def skip_unchanged(store: Store, raw: list[RawArticle]) -> tuple[list[RawArticle], int]:
     """Drop inputs stored before from the same source with the same text: a re-run does not clean them again.
 
     Returns the inputs left to prepare and how many were skipped (they count as already stored).
     """
-    prints = [fingerprint(article) for article in raw]
-    known = store.known_fingerprints(prints)
-    fresh = [a for a, f in zip(raw, prints) if (f, a.source) not in known]
+    known = store.known_fingerprints(article.fingerprint for article in raw)
+    fresh = [a for a in raw if (a.fingerprint, a.source) not in known]
     return fresh, len(raw) - len(fresh)
 
 
@@ -157,7 +149,7 @@ def prepare_articles(raw: list[RawArticle]) -> tuple[list[NewArticle], list[Refu
             content_hash=content_hash(sentences), sentences=sentences, source=article.source,
             title=article.title or sentences[0], published=article.published, outlet=article.outlet,
             url=article.url, canonical_url=article.canonical_url or canonical_url(article.url),
-            author=article.author, signature=signature(sentences[1:]), fingerprint=fingerprint(article),
+            author=article.author, signature=signature(sentences[1:]), fingerprint=article.fingerprint,
         ))
     return prepared, refused
 

@@ -33,8 +33,7 @@ import sklearn
 
 from rhetoric import __version__
 from rhetoric.errors import ModelError
-from rhetoric.labels import (Frame, check_disjoint, label_matrix, label_set_hash, load_eval_labels, load_frames,
-                             load_labels)
+from rhetoric.labels import Frame, label_matrix, label_set_hash, load_label_sets
 from rhetoric.model import DEFAULT_CANDIDATE, FrameModel, TrainedModel, frame_metrics, keyword_baseline, train
 
 POINTER = "champion.json"
@@ -232,21 +231,17 @@ def ensure_champion(models_dir: Path, labels_dir: Path) -> LoadedModel:
     champion = registry.champion()
     if champion is not None:
         return champion
-    frames = load_frames(labels_dir)
-    table = load_labels(labels_dir, frames)
-    held_out = load_eval_labels(labels_dir, frames)
-    check_disjoint(table, held_out)
+    frames, table, held_out = load_label_sets(labels_dir)
     trained = train(table, frames, [DEFAULT_CANDIDATE])
     metadata = describe(trained, frames, table, held_out)
     version = registry.save(trained, metadata)
-    registry.promote(version, _macro(metadata))
+    registry.promote(version, round(comparison_metrics(metadata)["macro_f1"], 4))
     return registry.load(version)
 
 
-def _macro(metadata: dict) -> float:
-    """The macro-F1 a promotion is recorded with: on the evaluation split, else grouped CV."""
-    chosen = metadata["metrics"]["eval"] or metadata["metrics"]["cv"]
-    return round(chosen["macro_f1"], 4)
+def comparison_metrics(metadata: dict) -> dict:
+    """The metrics a model is compared and promoted on: the evaluation split's, else grouped CV's."""
+    return metadata["metrics"]["eval"] or metadata["metrics"]["cv"]
 
 
 

@@ -246,10 +246,6 @@ class Store:
 
     # -- classification side -----------------------------------------------------
 
-    def count_stale(self, model_version: str, frames: Sequence[str]) -> int:
-        """How many sentences lack a prediction of this model version for every frame."""
-        return sum(len(ids) for ids, _ in self.iter_stale(model_version, frames, batch_size=10**9))
-
     def iter_stale(self, model_version: str, frames: Sequence[str],
                    batch_size: int = 5000) -> Iterator[tuple[list[int], list[str]]]:
         """Batches of (sentence ids, texts) that this model version has not scored on all frames."""

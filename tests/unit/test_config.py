@@ -1,7 +1,5 @@
 """Settings: defaults, rhetoric.toml, environment, overrides, and errors that name the key."""
 
-from pathlib import Path
-
 import pytest
 
 from rhetoric.config import load_settings
