@@ -148,6 +148,8 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
     model = load_champion(settings)
     summary.model_version = model.version
     summary.sentences_scored = classify(store, model, settings.batch_size)
+    summary.languages = pipeline.model_languages(model)
+    summary.unreadable = store.unreadable_articles(summary.languages)
     summary.frame_shares = pipeline.frame_shares(store, summary.run_id)
     summary.chart_path = write_dashboard(store, settings, model)
 

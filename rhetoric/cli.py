@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     suggest.add_argument("-n", type=int, default=50, help="how many sentences (default 50)")
     _add_db(suggest)
     suggest.add_argument("--out", metavar="FILE", help="CSV to write (default: standard output)")
+    suggest.add_argument("--random", type=float, default=0.0, metavar="SHARE",
+                         help="share of the n drawn at random (default 0)")
+    suggest.add_argument("--topical", type=float, default=0.0, metavar="SHARE",
+                         help="share of the n that mention a frame's topic words but are not flagged with it (default 0)")
+    suggest.add_argument("--seed", type=int, default=0, help="seed of the random and topical draws (default 0)")
     _add_models(suggest)
     _add_labels(suggest)
     suggest.set_defaults(handler=cmd_label_suggest)
@@ -235,6 +240,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_label_suggest(args) -> int:
+    from rhetoric.errors import InputError
     from rhetoric.labelling import suggest
     from rhetoric.labels import load_eval_labels, load_frames, load_labels
     from rhetoric.pipeline import open_store
@@ -246,7 +252,15 @@ def cmd_label_suggest(args) -> int:
     # never suggest what a person already labelled, for training or for evaluation
     labelled = [*load_labels(settings.labels_dir, frames)["text"],
                 *load_eval_labels(settings.labels_dir, frames)["text"]]
-    table = suggest(open_store(settings).sentence_texts(), model, n=args.n, exclude=labelled)
+    shares = {"--random": args.random, "--topical": args.topical}
+    for flag, share in shares.items():
+        if not 0.0 <= share <= 1.0:
+            raise InputError(f"{flag} {share}: expected a share between 0 and 1")
+    if args.random + args.topical > 1.0:
+        raise InputError(f"--random {args.random} and --topical {args.topical} add up to more than 1; lower one")
+    table = suggest(open_store(settings).sentence_texts(), model, n=args.n, exclude=labelled,
+                    random_share=args.random, topical_share=args.topical,
+                    topics={f.name: f.topics for f in frames}, seed=args.seed)
     _write_csv(table, args.out)
     return 0
 

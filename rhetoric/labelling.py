@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 
 from rhetoric.errors import InputError, LabelError
@@ -26,46 +27,88 @@ POOL_FACTOR = 20
 CONTEXT = ("sentence_id", "source", "outlet", "published")
 
 
-def suggest(sentences: pd.DataFrame, model, n: int = 50, exclude: Iterable[str] = ()) -> pd.DataFrame:
-    """The n stored sentences the model is least sure about, varied, as labels-format rows.
+def suggest(sentences: pd.DataFrame, model, n: int = 50, exclude: Iterable[str] = (), random_share: float = 0.0,
+            topical_share: float = 0.0, topics: dict[str, Sequence[str]] | None = None, seed: int = 0) -> pd.DataFrame:
+    """n stored sentences for a person to label, varied, as labels-format rows.
 
-    Uncertainty is the smallest distance of any frame's calibrated score from that frame's
-    threshold. Starting from the least sure, a sentence is skipped when its word-bigram
-    cosine similarity to one already chosen reaches 0.7 (near-copies), or its text is in exclude.
+    Three kinds, told apart in the `reason` column:
+    - uncertain: the smallest distance of any frame's calibrated score from that frame's threshold;
+    - random: a seeded simple random sample of the rest (what the model sees most: unframed text);
+    - topical: sentences that mention a frame's topic words (frames.toml `topics`) but that the
+      model does not flag for that frame (the hard negatives, and the positives it misses).
+    A sentence is skipped when its word-bigram cosine similarity to one already chosen reaches
+    0.7 (near-copies), or its text is in exclude.
 
     Returns:
         columns text, frames (";"-joined predictions), origin (empty: the reviewer sets it), batch,
-        score_<frame> for each frame, model_version, then sentence_id, source, outlet, published.
+        score_<frame> for each frame, model_version, reason, then sentence_id, source, outlet, published.
     """
     excluded = {text_key(t) for t in exclude}
     pool = sentences[[text_key(t) not in excluded and str(t).strip() != "" for t in sentences["text"]]]
-    pool = pool.drop_duplicates(subset="text")
+    pool = pool.drop_duplicates(subset="text").reset_index(drop=True)
     if pool.empty or n <= 0:
-        return _suggest_frame(pool.iloc[:0], np.zeros((0, len(model.frames)), bool), np.zeros((0, len(model.frames))), model)
+        empty = np.zeros((0, len(model.frames)))
+        return _suggest_frame(pool.iloc[:0], empty.astype(bool), empty, model, [])
     labels, scores = model.predict(list(pool["text"]))
+    rng = np.random.default_rng(seed)
+    n_random = int(round(n * random_share))
+    n_topical = int(round(n * topical_share)) if topics else 0
     thresholds = np.array([model.metadata["thresholds"][f] for f in model.frames])
     margin = np.abs(scores - thresholds).min(axis=1)
-    order = np.argsort(margin, kind="stable")[: n * POOL_FACTOR]
-    chosen = _varied(list(pool["text"].iloc[order]), n)
-    picked = order[chosen]
-    return _suggest_frame(pool.iloc[picked], labels[picked], scores[picked], model)
+    queues = [("uncertain", np.argsort(margin, kind="stable"), max(0, n - n_random - n_topical))]
+    if n_topical:
+        queues.append(("topical", rng.permutation(_topical(pool, labels, model.frames, topics)), n_topical))
+    if n_random:
+        queues.append(("random", rng.permutation(len(pool)), n_random))
+    texts = list(pool["text"])
+    picked, reasons = _pick(texts, queues)
+    return _suggest_frame(pool.iloc[picked], labels[picked], scores[picked], model, reasons)
 
 
-def _varied(texts: list[str], n: int) -> list[int]:
-    """Indexes of up to n texts, in order, skipping any too similar to one already taken."""
-    vectors = HashingVectorizer(preprocessor=normalise_text, ngram_range=(1, 2), n_features=2**18,
-                                alternate_sign=False).transform(texts)
+def _topical(pool: pd.DataFrame, labels: np.ndarray, frames: Sequence[str], topics: dict[str, Sequence[str]]) -> np.ndarray:
+    """Rows that mention some frame's topic words while the model does not flag that frame."""
+    from rhetoric.corpora import topic_pattern
+
+    chosen = np.zeros(len(pool), dtype=bool)
+    for j, name in enumerate(frames):
+        pattern = topic_pattern(topics.get(name, ()))
+        if pattern is not None:
+            mentions = np.fromiter((pattern.search(t) is not None for t in pool["text"]), bool, len(pool))
+            chosen |= mentions & ~labels[:, j]
+    return np.flatnonzero(chosen)
+
+
+def _pick(texts: list[str], queues: list[tuple[str, np.ndarray, int]]) -> tuple[np.ndarray, list[str]]:
+    """Fill each queue's quota in turn from its candidate order, never taking a text twice or a near-copy."""
+    vectoriser = HashingVectorizer(preprocessor=normalise_text, ngram_range=(1, 2), n_features=2**18,
+                                   alternate_sign=False)
     taken: list[int] = []
-    for i in range(len(texts)):
-        if taken and (vectors[taken] @ vectors[i].T).max() >= NEAR_COPY:
-            continue
-        taken.append(i)
-        if len(taken) == n:
-            break
-    return taken
+    reasons: list[str] = []
+    chosen_vectors = None
+    for reason, order, quota in queues:
+        got = 0
+        for start in range(0, len(order), max(quota * POOL_FACTOR, 1)):
+            if got >= quota:
+                break
+            seen = set(taken)
+            batch = [i for i in order[start:start + max(quota * POOL_FACTOR, 1)] if i not in seen]
+            if not batch:
+                continue
+            vectors = vectoriser.transform([texts[i] for i in batch])
+            for k, i in enumerate(batch):
+                if got >= quota:
+                    break
+                row = vectors[k]
+                if chosen_vectors is not None and (chosen_vectors @ row.T).max() >= NEAR_COPY:
+                    continue
+                chosen_vectors = row if chosen_vectors is None else sparse.vstack([chosen_vectors, row]).tocsr()
+                taken.append(int(i))
+                reasons.append(reason)
+                got += 1
+    return np.array(taken, dtype=np.int64), reasons
 
 
-def _suggest_frame(rows: pd.DataFrame, labels: np.ndarray, scores: np.ndarray, model) -> pd.DataFrame:
+def _suggest_frame(rows: pd.DataFrame, labels: np.ndarray, scores: np.ndarray, model, reasons: list[str]) -> pd.DataFrame:
     out = pd.DataFrame({
         "text": list(rows["text"]),
         "frames": [FRAME_SEPARATOR.join(f for f, on in zip(model.frames, row) if on) for row in labels],
@@ -75,6 +118,7 @@ def _suggest_frame(rows: pd.DataFrame, labels: np.ndarray, scores: np.ndarray, m
     for j, name in enumerate(model.frames):
         out[f"score_{name}"] = np.round(scores[:, j], 3) if len(rows) else []
     out["model_version"] = model.version
+    out["reason"] = reasons
     for column in CONTEXT:
         out[column] = list(rows[column]) if column in rows else ""
     return out

@@ -36,6 +36,7 @@ class Frame:
     title: str
     description: str
     keywords: tuple[str, ...]
+    topics: tuple[str, ...] = ()
 
 
 def load_frames(labels_dir: Path) -> tuple[Frame, ...]:
@@ -81,12 +82,14 @@ def _parse_frame(path: Path, index: int, entry: object, problems: list[str]) -> 
     for key in ("title", "description"):
         if not isinstance(entry.get(key), str) or not entry[key].strip():
             problems.append(f"{where}: {key} must be a non-empty string, found {entry.get(key)!r}")
-    keywords = entry.get("keywords", [])
-    if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
-        problems.append(f"{where}: keywords must be a list of non-empty strings")
+    for key in ("keywords", "topics"):
+        words = entry.get(key, [])
+        if not isinstance(words, list) or not all(isinstance(k, str) and k.strip() for k in words):
+            problems.append(f"{where}: {key} must be a list of non-empty strings")
     if len(problems) > found:
         return None
-    return Frame(name, entry["title"].strip(), entry["description"].strip(), tuple(k.strip() for k in keywords))
+    return Frame(name, entry["title"].strip(), entry["description"].strip(),
+                 tuple(k.strip() for k in entry.get("keywords", [])), tuple(k.strip() for k in entry.get("topics", [])))
 
 
 def load_labels(labels_dir: Path, frames: Sequence[Frame]) -> pd.DataFrame:

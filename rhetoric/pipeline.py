@@ -13,6 +13,7 @@ from rhetoric.config import Settings, SourceSpec
 from rhetoric.dedupe import SignatureIndex, canonical_url, signature
 from rhetoric.ingest import IngestBatch, RawArticle, Refusal, read_folder
 from rhetoric.labels import FRAMES_FILE, load_frames
+from rhetoric.language import detect_language
 from rhetoric.store import AddResult, NewArticle, Store
 from rhetoric.text import article_sentences, content_hash
 from rhetoric.trends import dashboard_data
@@ -38,6 +39,9 @@ class RunSummary:
     repeats: list[str] = field(default_factory=list)
     frame_shares: list[dict] = field(default_factory=list)
     skipped: str | None = None
+    # stored articles in languages the champion was not trained on: language -> articles
+    unreadable: dict[str, int] = field(default_factory=dict)
+    languages: tuple[str, ...] = ()
 
     def counts(self) -> dict:
         """The counters stored with the run."""
@@ -52,7 +56,8 @@ class RunSummary:
                 "warnings": self.warnings, "new_by_outlet": self.new_by_outlet,
                 "chart_path": self.chart_path,
                 "failed_sources": [{"source": r.source, "reason": r.reason} for r in self.source_failures],
-                "repeats": self.repeats, "frame_shares": self.frame_shares, "skipped": self.skipped}
+                "repeats": self.repeats, "frame_shares": self.frame_shares, "skipped": self.skipped,
+                "unreadable": self.unreadable}
 
     def render(self) -> str:
         """The human summary of the run."""
@@ -69,9 +74,18 @@ class RunSummary:
             lines.append(f"sources: {len(self.source_failures)} failed this run (tried again next run)")
             lines += [f"  failed {r.source}: {r.reason}" for r in self.source_failures]
         lines.append(f"sentences: {self.sentences_new} new, {self.sentences_scored} classified")
+        if self.unreadable:
+            lines.append(f"not classified: {self.unreadable_text()}")
         lines.append(f"model version: {self.model_version}")
         lines.append(f"chart: {self.chart_path}")
         return "\n".join(lines)
+
+    def unreadable_text(self) -> str:
+        """'3 stored article(s) in ru 2, zh 1: the model reads en only'."""
+        total = sum(self.unreadable.values())
+        shown = ", ".join(f"{language} {n}" for language, n in self.unreadable.items())
+        readable = ", ".join(self.languages) or "en"
+        return f"{total} stored article(s) in {shown}: the model reads {readable} only"
 
     def markdown(self) -> str:
         """The run summary as Markdown, for the Prefect UI."""
@@ -82,6 +96,8 @@ class RunSummary:
                f"(including {len(self.repeats)} repeat(s) of stored stories), "
                f"{len(self.refusals)} refused; {self.sentences_new} new sentences; "
                f"{self.sentences_scored} classified by model `{self.model_version}`.", ""]
+        if self.unreadable:
+            out += [f"Not classified: {self.unreadable_text()}.", ""]
         out += ["## New articles per outlet", "", "| outlet | new articles |", "|---|---:|"]
         out += [f"| {_cell(o)} | {n} |" for o, n in sorted(self.new_by_outlet.items())] or ["| (none) | 0 |"]
         if self.source_failures:
@@ -150,6 +166,7 @@ def prepare_articles(raw: list[RawArticle]) -> tuple[list[NewArticle], list[Refu
             title=article.title or sentences[0], published=article.published, outlet=article.outlet,
             url=article.url, canonical_url=article.canonical_url or canonical_url(article.url),
             author=article.author, signature=signature(sentences[1:]), fingerprint=article.fingerprint,
+            language=detect_language(" ".join(sentences)),
         ))
     return prepared, refused
 
@@ -212,12 +229,23 @@ def store_articles(store: Store, prepared: list[NewArticle], run_id: str,
     return store.add_articles(prepared, run_id, duplicate_of)
 
 
+def model_languages(model) -> tuple[str, ...]:
+    """The languages the model was trained on (metadata 'languages'; models from before it: English)."""
+    return tuple(model.metadata.get("languages") or ("en",))
+
+
 def classify_stale(store: Store, model, batch_size: int = 5000) -> int:
-    """Score every stored sentence the champion has not scored yet (new ones, or all after a promotion)."""
+    """Score every stored sentence the champion has not scored yet (new ones, or all after a promotion).
+
+    Sentences of articles in a language the model was not trained on are left unscored (and
+    any earlier score of theirs removed): "no frame" would be a claim about text it cannot read.
+    """
     store.drop_other_frames(model.frames)
+    languages = model_languages(model)
+    store.drop_predictions_outside(languages)
     scored = 0
     rescoring = store.has_other_versions(model.version)
-    for ids, texts in store.iter_stale(model.version, model.frames, batch_size):
+    for ids, texts in store.iter_stale(model.version, model.frames, batch_size, languages):
         labels, scores = model.predict(texts)
         store.write_predictions(ids, model.frames, labels, scores, model.version, replace=rescoring)
         scored += len(ids)

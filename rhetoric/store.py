@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import (
     Boolean, Column, Date, DateTime, Float, ForeignKey, Integer, MetaData, SmallInteger,
-    String, Table, Text, UniqueConstraint, create_engine, event, exists, func, select,
+    String, Table, Text, UniqueConstraint, create_engine, event, exists, func, inspect, or_, select,
     text as sql_text,
 )
 from sqlalchemy.engine import Engine
@@ -39,6 +39,8 @@ articles = Table(
     Column("url", Text),
     Column("author", Text),
     Column("signature", Text),
+    # ISO 639-1 code from rhetoric.language; NULL for articles stored before detection existed
+    Column("language", String(16)),
     Column("n_sentences", Integer, nullable=False),
     Column("run_id", String(36)),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -108,6 +110,7 @@ class NewArticle:
     author: str | None = None
     signature: str | None = None
     fingerprint: str | None = None
+    language: str | None = None
 
 
 @dataclass
@@ -150,8 +153,16 @@ class Store:
         """Create the tables that do not exist yet."""
         try:
             metadata.create_all(self.engine)
+            self._add_missing_columns()
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot create the schema in {self.url!r}: {exc}") from None
+
+    def _add_missing_columns(self) -> None:
+        """Bring a store made by an earlier version up to date (nullable columns added since)."""
+        present = {c["name"] for c in inspect(self.engine).get_columns("articles")}
+        if "language" not in present:
+            with self.engine.begin() as conn:
+                conn.execute(sql_text("ALTER TABLE articles ADD COLUMN language VARCHAR(16)"))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -213,7 +224,7 @@ class Store:
         return conn.execute(articles.insert(), {
             "content_hash": item.content_hash, "title": item.title, "published": item.published,
             "date_missing": item.published is None, "outlet": item.outlet, "source": item.source,
-            "url": item.url, "author": item.author, "signature": item.signature,
+            "url": item.url, "author": item.author, "signature": item.signature, "language": item.language,
             "n_sentences": len(item.sentences), "run_id": run_id, "created_at": now,
         }).inserted_primary_key[0]
 
@@ -246,15 +257,23 @@ class Store:
 
     # -- classification side -----------------------------------------------------
 
-    def iter_stale(self, model_version: str, frames: Sequence[str],
-                   batch_size: int = 5000) -> Iterator[tuple[list[int], list[str]]]:
-        """Batches of (sentence ids, texts) that this model version has not scored on all frames."""
+    def iter_stale(self, model_version: str, frames: Sequence[str], batch_size: int = 5000,
+                   languages: Sequence[str] | None = None) -> Iterator[tuple[list[int], list[str]]]:
+        """Batches of (sentence ids, texts) that this model version has not scored on all frames.
+
+        languages, when given, limits them to articles in those languages (or of unknown
+        language, stored before detection existed): text the model cannot read stays unscored.
+        """
         current = (select(predictions.c.sentence_id)
                    .where(predictions.c.model_version == model_version, predictions.c.frame.in_(list(frames)))
                    .group_by(predictions.c.sentence_id)
                    .having(func.count() == len(frames)))
-        query = (select(sentences.c.id, sentences.c.text)
-                 .where(sentences.c.id.not_in(current)).order_by(sentences.c.id))
+        query = select(sentences.c.id, sentences.c.text).where(sentences.c.id.not_in(current))
+        if languages is not None:
+            readable = (select(articles.c.id)
+                        .where(or_(articles.c.language.in_(list(languages)), articles.c.language.is_(None))))
+            query = query.where(sentences.c.article_id.in_(readable))
+        query = query.order_by(sentences.c.id)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         for start in range(0, len(rows), batch_size):
@@ -282,6 +301,21 @@ class Store:
                 _insert_many(conn, predictions, ("sentence_id", "frame", "score", "label", "model_version"), rows)
         except SQLAlchemyError as exc:
             raise StoreError(f"could not write predictions (none of this batch was kept): {exc}") from None
+
+    def unreadable_articles(self, languages: Sequence[str]) -> dict[str, int]:
+        """Articles in languages outside the given ones, counted per language: stored, never classified."""
+        query = (select(articles.c.language, func.count())
+                 .where(articles.c.language.is_not(None), articles.c.language.not_in(list(languages)))
+                 .group_by(articles.c.language).order_by(func.count().desc(), articles.c.language))
+        with self.engine.connect() as conn:
+            return {language: int(n) for language, n in conn.execute(query)}
+
+    def drop_predictions_outside(self, languages: Sequence[str]) -> None:
+        """Delete predictions of sentences whose article is in a language the model cannot read."""
+        unreadable = (select(sentences.c.id).join(articles, articles.c.id == sentences.c.article_id)
+                      .where(articles.c.language.is_not(None), articles.c.language.not_in(list(languages))))
+        with self.engine.begin() as conn:
+            conn.execute(predictions.delete().where(predictions.c.sentence_id.in_(unreadable)))
 
     def has_other_versions(self, model_version: str) -> bool:
         """Whether any stored prediction was made by another model version (a promotion to catch up on)."""
@@ -322,25 +356,27 @@ class Store:
     def export_sentences(self, frames: Sequence[str]) -> pd.DataFrame:
         """Every sentence with its article's metadata and one label and score column per frame."""
         base = (select(sentences.c.id.label("sentence_id"), articles.c.source, articles.c.published,
-                       articles.c.outlet, articles.c.title, articles.c.url, sentences.c.idx, sentences.c.text)
+                       articles.c.outlet, articles.c.title, articles.c.url, articles.c.language,
+                       sentences.c.idx, sentences.c.text)
                 .join(articles, articles.c.id == sentences.c.article_id)
                 .order_by(articles.c.id, sentences.c.idx))
         preds = select(predictions.c.sentence_id, predictions.c.frame, predictions.c.label,
                        predictions.c.score, predictions.c.model_version)
         with self.engine.connect() as conn:
             table = pd.DataFrame(conn.execute(base).all(), columns=[
-                "sentence_id", "source", "published", "outlet", "title", "url", "idx", "text"])
+                "sentence_id", "source", "published", "outlet", "title", "url", "language", "idx", "text"])
             scored = pd.DataFrame(conn.execute(preds).all(),
                                   columns=["sentence_id", "frame", "label", "score", "model_version"])
         return _widen(table, scored, frames)
 
     def sentence_texts(self) -> pd.DataFrame:
-        """sentence_id, text, source, outlet, published of every stored sentence."""
+        """sentence_id, text, source, outlet, published, language of every stored sentence."""
         query = (select(sentences.c.id, sentences.c.text, articles.c.source, articles.c.outlet,
-                        articles.c.published).join(articles, articles.c.id == sentences.c.article_id))
+                        articles.c.published, articles.c.language)
+                 .join(articles, articles.c.id == sentences.c.article_id))
         with self.engine.connect() as conn:
             return pd.DataFrame(conn.execute(query).all(),
-                                columns=["sentence_id", "text", "source", "outlet", "published"])
+                                columns=["sentence_id", "text", "source", "outlet", "published", "language"])
 
     def article_frame_totals(self) -> pd.DataFrame:
         """One row per scored article and frame: its sentences, those labelled, and their summed score.
@@ -427,7 +463,8 @@ def _widen(table: pd.DataFrame, scored: pd.DataFrame, frames: Sequence[str]) -> 
     versions = scored.groupby("sentence_id")["model_version"].first()
     out = table.set_index("sentence_id")
     for frame in frames:
-        out[frame] = labels[frame].reindex(out.index).fillna(0).astype(int) if frame in labels else 0
+        # a sentence left unclassified (a language the model cannot read) keeps empty cells, not 0
+        out[frame] = labels[frame].reindex(out.index).astype("Int64") if frame in labels else pd.NA
     for frame in frames:
         out[f"score_{frame}"] = scores[frame].reindex(out.index) if frame in scores else float("nan")
     out["model_version"] = versions.reindex(out.index)
