@@ -10,9 +10,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from rhetoric.errors import RhetoricError
+from rhetoric.evaluation import split_eval
 from rhetoric.labels import Frame, load_label_sets
 from rhetoric.model import CANDIDATES, TrainedModel, train
-from rhetoric.registry import Registry, TrainOutcome, comparison_metrics, describe, evaluate, promotion_decision
+from rhetoric.registry import Registry, baseline, comparison_metrics, describe, evaluate_splits
+from rhetoric.training import (TrainOutcome, inputs_fingerprint, promotion_decision, real_split_judge,
+                               unchanged_version)
 
 
 def _only_io_errors(task, task_run, state) -> bool:
@@ -40,34 +43,35 @@ def validate_labels(labels_dir: str) -> tuple[tuple[Frame, ...], pd.DataFrame, p
 
 
 @task(name="train-challenger", cache_policy=NO_CACHE)
-def train_challenger(table: pd.DataFrame, frames: tuple[Frame, ...], candidates: list[str]) -> TrainedModel | RhetoricError:
-    """Model selection by grouped cross-validation over the candidates; the best fitted on all labels.
+def train_challenger(table: pd.DataFrame, frames: tuple[Frame, ...], held_out: pd.DataFrame,
+                     candidates: list[str]) -> TrainedModel | RhetoricError:
+    """Every candidate fitted; the best by macro-F1 on the real-text split (by grouped CV without one).
 
     Labels too thin to train on come back as the ModelError, like validate_labels' problems.
     """
     try:
-        return train(table, frames, candidates)
+        return train(table, frames, candidates, judge=real_split_judge(held_out, frames))
     except RhetoricError as problem:
         return problem
 
 
 @task(name="score-champion", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
       retry_condition_fn=_only_io_errors)
-def score_champion(models_dir: str, held_out: pd.DataFrame, frames: tuple[Frame, ...]) -> tuple[str | None, dict | None]:
-    """The current champion's version and its metrics on the same evaluation split."""
+def score_champion(models_dir: str, held_out: pd.DataFrame, frames: tuple[Frame, ...]) -> tuple[str | None, dict]:
+    """The current champion's version and its metrics on the same splits: {"real", "written"}, or {"cv"} without any."""
     champion = Registry(Path(models_dir)).champion()
     if champion is None:
-        return None, None
+        return None, {}
     if held_out.empty:
-        return champion.version, champion.metadata["metrics"]["cv"]
-    return champion.version, evaluate(champion, held_out, frames)
+        return champion.version, {"cv": champion.metadata["metrics"]["cv"]}
+    return champion.version, evaluate_splits(champion, held_out, frames)
 
 
 @task(name="evaluate-challenger", cache_policy=NO_CACHE)
 def evaluate_challenger(trained: TrainedModel, frames: tuple[Frame, ...], table: pd.DataFrame,
-                        held_out: pd.DataFrame) -> dict:
-    """The challenger's metadata: cross-validated and held-out metrics, keyword baseline, thresholds, rates."""
-    return describe(trained, frames, table, held_out)
+                        held_out: pd.DataFrame, inputs_hash: str) -> dict:
+    """The challenger's metadata: real-split, written-split and cross-validated metrics, baselines, thresholds, rates."""
+    return describe(trained, frames, table, held_out, inputs_hash)
 
 
 @task(name="save-challenger", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
@@ -86,10 +90,12 @@ def promote(models_dir: str, version: str, macro_f1: float) -> None:
 @flow(name="rhetoric-train")
 def train_flow(labels_dir: str, models_dir: str, force: bool = False,
                candidates: list[str] | None = None) -> TrainOutcome:
-    """Validate labels, train a challenger, compare it with the champion on the evaluation split, promote if not worse.
+    """Validate labels, train a challenger, compare it with the champion on the real-text split first, promote if not worse.
 
-    Promotion: macro-F1 not below the champion's minus 0.005 and no frame's F1 down by more
-    than 0.05; force promotes anyway. candidates defaults to every registered pipeline.
+    Promotion: on the real-text split (the written split when there is none), macro-F1 not
+    below the champion's minus 0.005 and no frame's F1 down by more than 0.05; force
+    promotes anyway. Unchanged labels, evaluation split and code make no new version.
+    candidates defaults to every registered scikit-learn-only pipeline.
 
     Raises:
         LabelError: the labels are invalid (every problem, with file and line); nothing is trained.
@@ -99,28 +105,38 @@ def train_flow(labels_dir: str, models_dir: str, force: bool = False,
     if isinstance(checked, RhetoricError):
         return Failed(message=str(checked), data=checked)
     frames, table, held_out = checked
-    trained = train_challenger(table, frames, list(candidates or CANDIDATES))
+    candidates = list(candidates or CANDIDATES)
+    registry = Registry(Path(models_dir))
+    fingerprint = inputs_fingerprint(table, held_out, frames, candidates)
+    same = unchanged_version(registry, fingerprint)
+    if same is not None and not force:
+        return TrainOutcome(promoted=False, champion_version=registry.champion_version(), challenger_version=same,
+                            previous_version=registry.champion_version(), unchanged=True)
+    trained = train_challenger(table, frames, held_out, candidates)
     if isinstance(trained, RhetoricError):
         return Failed(message=str(trained), data=trained)
-    metadata = evaluate_challenger(trained, frames, table, held_out)
-    challenger_eval = comparison_metrics(metadata)
-    previous, champion_eval = score_champion(models_dir, held_out, frames)
-    promote_it, reasons = promotion_decision(challenger_eval, champion_eval)
+    metadata = evaluate_challenger(trained, frames, table, held_out, fingerprint)
+    previous, champion_splits = score_champion(models_dir, held_out, frames)
+    judged_on = "real" if metadata["metrics"]["real"] else "written" if metadata["metrics"]["written"] else "cv"
+    champion_eval = champion_splits.get(judged_on) if previous else None
+    promote_it, reasons = promotion_decision(comparison_metrics(metadata), champion_eval)
     version = save_challenger(models_dir, trained, metadata)
     if promote_it or force:
-        promote(models_dir, version, challenger_eval["macro_f1"])
-    if metadata["metrics"]["eval"] is None:
-        reasons.append("labels/eval/ holds no sentences: compared on grouped cross-validation instead")
+        promote(models_dir, version, comparison_metrics(metadata)["macro_f1"])
+    real, written = split_eval(held_out)
     return TrainOutcome(
         promoted=promote_it or force,
         champion_version=version if (promote_it or force) else previous,
         challenger_version=version,
         previous_version=previous,
-        challenger_eval=challenger_eval,
-        champion_eval=champion_eval,
-        baseline_eval=metadata["metrics"]["baseline_eval"] or metadata["metrics"]["baseline_cv"],
+        challenger={"real": metadata["metrics"]["real"], "written": metadata["metrics"]["written"],
+                    "cv": metadata["metrics"]["cv"]},
+        champion=champion_splits,
+        baseline={"real": baseline(real, frames), "written": baseline(written, frames)},
         reasons=reasons,
         forced=force and not promote_it,
         selection=trained.selection,
         chosen=trained.candidate,
+        origins=metadata["training"]["origins"],
+        judged_on=judged_on,
     )

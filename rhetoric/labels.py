@@ -22,7 +22,7 @@ from rhetoric.errors import LabelError
 FRAMES_FILE = "frames.toml"
 EVAL_DIR = "eval"
 REQUIRED_COLUMNS = ("text", "frames")
-ORIGINS = ("seed", "written", "imported", "reviewed")
+ORIGINS = ("seed", "written", "imported", "reviewed", "corpus", "audit")
 FRAME_SEPARATOR = ";"
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 COLUMNS = ["text", "frames", "origin", "batch", "file", "line"]

@@ -10,7 +10,7 @@ by batch, so sentences of one article or written batch never sit on both sides.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.model_selection import GroupKFold
 from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from rhetoric.errors import ModelError
@@ -66,6 +66,9 @@ class Candidate:
     char: bool = True
     keywords: bool = True
     char_range: tuple[int, int] = (3, 5)
+    # "none": TF-IDF only (scikit-learn alone); "only": sentence embeddings alone; "beside": both
+    # side by side. Anything but "none" needs the optional embeddings extra.
+    embeddings: str = "none"
 
 
 CANDIDATES = {
@@ -81,6 +84,15 @@ CANDIDATES = {
         Candidate("nbsvm-word-kw", "nbsvm", char=False),
     ]
 }
+EMBEDDING_CANDIDATES = {
+    c.name: c
+    for c in [
+        Candidate("embed-logreg", "logreg", char=False, keywords=False, embeddings="only"),
+        Candidate("svm-word-char+embed", "svm", keywords=False, embeddings="beside"),
+        Candidate("logreg-word-char+embed", "logreg", keywords=False, embeddings="beside"),
+    ]
+}
+ALL_CANDIDATES = {**CANDIDATES, **EMBEDDING_CANDIDATES}
 DEFAULT_CANDIDATE = "svm-word-char"
 
 
@@ -88,6 +100,12 @@ def build_pipeline(candidate: Candidate, frames: Sequence[Frame]) -> Pipeline:
     """The unfitted scikit-learn Pipeline for a candidate."""
     features = NewsFeatures(char_ngrams=candidate.char_range if candidate.char else None,
                             keywords=tuple(f.keywords for f in frames) if candidate.keywords else ())
+    if candidate.embeddings != "none":
+        from rhetoric.embeddings import SentenceEmbeddings  # the optional extra, imported only when asked for
+
+        embedded = SentenceEmbeddings()
+        features = embedded if candidate.embeddings == "only" else FeatureUnion([("tfidf", features),
+                                                                                  ("embeddings", embedded)])
     base = {
         "logreg": LogisticRegression(C=8.0, class_weight="balanced", solver="liblinear", random_state=SEED),
         "svm": LinearSVC(C=0.5, class_weight="balanced", random_state=SEED),
@@ -266,28 +284,37 @@ def assess(decision: np.ndarray, y: np.ndarray, names: Sequence[str]) -> tuple[n
     return calibration, thresholds, frame_metrics(y, predicted, names), error_rates(y, predicted, names)
 
 
-def train(table: pd.DataFrame, frames: Sequence[Frame], candidates: Sequence[str] = (DEFAULT_CANDIDATE,)) -> TrainedModel:
-    """Compare the candidates by grouped cross-validation, then fit the best one on all rows.
+def train(table: pd.DataFrame, frames: Sequence[Frame], candidates: Sequence[str] = (DEFAULT_CANDIDATE,),
+          judge: Callable[[FrameModel], float | None] | None = None) -> TrainedModel:
+    """Fit every candidate, then keep the best: by judge (the real-text split's macro-F1) when given, else by CV.
+
+    Each candidate gets grouped cross-validation on the training labels (its calibration,
+    thresholds and error rates come from the out-of-fold scores) and a fit on all rows.
 
     Raises:
         ModelError: an unknown candidate name, or labels too thin to train on.
     """
-    unknown = [c for c in candidates if c not in CANDIDATES]
+    unknown = [c for c in candidates if c not in ALL_CANDIDATES]
     if unknown:
-        raise ModelError(f"unknown candidate pipeline {unknown[0]!r}; expected one of {', '.join(CANDIDATES)}")
+        raise ModelError(f"unknown candidate pipeline {unknown[0]!r}; expected one of {', '.join(ALL_CANDIDATES)}")
     if not candidates:
-        raise ModelError(f"no candidate pipeline given; expected some of {', '.join(CANDIDATES)}")
+        raise ModelError(f"no candidate pipeline given; expected some of {', '.join(ALL_CANDIDATES)}")
     check_trainable(table, frames)
     names = [f.name for f in frames]
     texts, y, groups = list(table["text"]), label_matrix(table, frames), list(table["batch"])
-    results = []
+    fitted = []
     for name in candidates:
-        calibration, thresholds, metrics, rates = assess(out_of_fold(CANDIDATES[name], frames, texts, y, groups), y, names)
-        results.append({"candidate": name, "macro_f1": metrics["macro_f1"],
-                        "micro_f1": metrics["micro_f1"], "_fit": (calibration, thresholds, metrics, rates)})
-    best = max(results, key=lambda r: r["macro_f1"])
-    calibration, thresholds, metrics, rates = best["_fit"]
-    pipeline = build_pipeline(CANDIDATES[best["candidate"]], frames).fit(texts, y)
-    selection = [{k: v for k, v in r.items() if k != "_fit"} for r in results]
-    return TrainedModel(FrameModel(pipeline, names, calibration, thresholds), best["candidate"], metrics, rates,
-                        selection, len(texts))
+        candidate = ALL_CANDIDATES[name]
+        calibration, thresholds, metrics, rates = assess(out_of_fold(candidate, frames, texts, y, groups), y, names)
+        model = FrameModel(build_pipeline(candidate, frames).fit(texts, y), names, calibration, thresholds)
+        row = {"candidate": name, "macro_f1": metrics["macro_f1"], "micro_f1": metrics["micro_f1"]}
+        if judge is not None:
+            row["judged_macro_f1"] = judge(model)
+        fitted.append((row, model, metrics, rates))
+    row, model, metrics, rates = max(fitted, key=lambda item: _rank(item[0]))
+    return TrainedModel(model, row["candidate"], metrics, rates, [r for r, *_ in fitted], len(texts))
+
+
+def _rank(row: dict) -> tuple[float, float]:
+    judged = row.get("judged_macro_f1")
+    return (row["macro_f1"] if judged is None else judged, row["macro_f1"])

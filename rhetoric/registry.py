@@ -33,12 +33,16 @@ import sklearn
 
 from rhetoric import __version__
 from rhetoric.errors import ModelError
+from rhetoric.card import model_card
+from rhetoric.evaluation import documents_of, row_weights, split_eval, strata_of, weighted_metrics
 from rhetoric.labels import Frame, label_matrix, label_set_hash, load_label_sets
 from rhetoric.model import DEFAULT_CANDIDATE, FrameModel, TrainedModel, frame_metrics, keyword_baseline, train
 
 POINTER = "champion.json"
 ARTIFACT = "model.joblib"
 METADATA = "metadata.json"
+# the languages of the training text: articles in any other language are stored but left unclassified
+LANGUAGES = ("en",)
 CARD = "MODEL_CARD.md"
 
 
@@ -183,13 +187,28 @@ def _code_version() -> str:
 
 
 def evaluate(model: FrameModel | LoadedModel, table: pd.DataFrame, frames: Sequence[Frame]) -> dict | None:
-    """Metrics of a model on a labelled table (None when the table is empty), frames the model knows."""
+    """Metrics of a model on a labelled table (None when the table is empty), frames the model knows.
+
+    A table of real text (rows with a `weight`) gets weighted figures with bootstrap intervals.
+    """
     if table.empty:
         return None
     known = [f for f in frames if f.name in model.frames]
     labels, _ = model.predict(list(table["text"]))
     columns = [model.frames.index(f.name) for f in known]
-    return frame_metrics(label_matrix(table, known), labels[:, columns], [f.name for f in known])
+    return _metrics(table, label_matrix(table, known), labels[:, columns], [f.name for f in known])
+
+
+def _metrics(table: pd.DataFrame, truth, predicted, names: list[str]) -> dict:
+    if "weight" in table:
+        return weighted_metrics(truth, predicted, names, row_weights(table), documents_of(table), strata_of(table))
+    return frame_metrics(truth, predicted, names)
+
+
+def evaluate_splits(model: FrameModel | LoadedModel, held_out: pd.DataFrame, frames: Sequence[Frame]) -> dict:
+    """{"real": weighted metrics on the real-text split, "written": metrics on our written split} (None if empty)."""
+    real, written = split_eval(held_out)
+    return {"real": evaluate(model, real, frames), "written": evaluate(model, written, frames)}
 
 
 def baseline(table: pd.DataFrame, frames: Sequence[Frame]) -> dict | None:
@@ -197,12 +216,19 @@ def baseline(table: pd.DataFrame, frames: Sequence[Frame]) -> dict | None:
     if table.empty:
         return None
     names = [f.name for f in frames]
-    return frame_metrics(label_matrix(table, frames), keyword_baseline(list(table["text"]), frames), names)
+    return _metrics(table, label_matrix(table, frames), keyword_baseline(list(table["text"]), frames), names)
 
 
-def describe(trained: TrainedModel, frames: Sequence[Frame], table: pd.DataFrame, held_out: pd.DataFrame) -> dict:
-    """The metadata of a newly trained model (the registry adds version and sha256)."""
+def describe(trained: TrainedModel, frames: Sequence[Frame], table: pd.DataFrame, held_out: pd.DataFrame,
+             inputs_hash: str = "") -> dict:
+    """The metadata of a newly trained model (the registry adds version and sha256).
+
+    metrics.real is the real-text split (weighted, with intervals), metrics.written our written
+    held-out articles; metrics.eval is the split the gate compares on (real when there is one).
+    """
     names = [f.name for f in frames]
+    real, written = split_eval(held_out)
+    splits = evaluate_splits(trained.model, held_out, frames)
     return {
         "created": _now(),
         "label_hash": label_set_hash(table, frames),
@@ -210,17 +236,23 @@ def describe(trained: TrainedModel, frames: Sequence[Frame], table: pd.DataFrame
         "libraries": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
                       "numpy": np.__version__, "scipy": scipy.__version__, "pandas": pd.__version__,
                       "joblib": joblib.__version__},
+        "inputs_hash": inputs_hash,
         "candidate": trained.candidate,
         "frames": names,
+        "languages": list(LANGUAGES),
         "thresholds": dict(zip(names, map(float, trained.model.thresholds))),
         "calibration": {n: [float(a), float(b)] for n, (a, b) in zip(names, trained.model.calibration)},
         "rates": trained.rates,
-        "metrics": {"cv": trained.cv, "eval": evaluate(trained.model, held_out, frames),
-                    "baseline_cv": baseline(table, frames), "baseline_eval": baseline(held_out, frames)},
+        "metrics": {"cv": trained.cv, **splits, "eval": splits["real"] or splits["written"],
+                    "baseline_cv": baseline(table, frames), "baseline_real": baseline(real, frames),
+                    "baseline_written": baseline(written, frames),
+                    "baseline_eval": baseline(real, frames) or baseline(written, frames)},
         "selection": trained.selection,
         "training": {"sentences": int(len(table)), "held_out": int(len(held_out)),
                      "files": {str(k): int(v) for k, v in table["file"].value_counts().sort_index().items()},
                      "origins": {str(k): int(v) for k, v in table["origin"].value_counts().sort_index().items()},
+                     "sources": ({str(k): int(v) for k, v in table["source"].replace("", pd.NA).dropna()
+                                  .value_counts().sort_index().items()} if "source" in table else {}),
                      "batches": int(table["batch"].nunique())},
     }
 
@@ -240,122 +272,5 @@ def ensure_champion(models_dir: Path, labels_dir: Path) -> LoadedModel:
 
 
 def comparison_metrics(metadata: dict) -> dict:
-    """The metrics a model is compared and promoted on: the evaluation split's, else grouped CV's."""
+    """The metrics a model is compared and promoted on: the real split's, else the written split's, else CV's."""
     return metadata["metrics"]["eval"] or metadata["metrics"]["cv"]
-
-
-
-MACRO_TOLERANCE = 0.005
-MAX_FRAME_DROP = 0.05
-
-
-def promotion_decision(challenger: dict, champion: dict | None) -> tuple[bool, list[str]]:
-    """Whether the challenger may replace the champion, judged on the same evaluation split.
-
-    Promote when macro-F1 is not lower than the champion's minus 0.005 and no frame both
-    models know loses more than 0.05 F1. Returns (promote, reasons).
-    """
-    if champion is None:
-        return True, ["there is no champion yet"]
-    reasons = []
-    floor = champion["macro_f1"] - MACRO_TOLERANCE
-    ok = challenger["macro_f1"] >= floor
-    reasons.append(f"macro-F1 {challenger['macro_f1']:.3f} {'>=' if ok else '<'} champion "
-                   f"{champion['macro_f1']:.3f} - {MACRO_TOLERANCE}")
-    for name, old in champion["per_frame"].items():
-        new = challenger["per_frame"].get(name)
-        if new is not None and old["f1"] - new["f1"] > MAX_FRAME_DROP:
-            ok = False
-            reasons.append(f"{name} F1 falls {old['f1'] - new['f1']:.3f} (more than {MAX_FRAME_DROP})")
-    return ok, reasons
-
-
-@dataclass
-class TrainOutcome:
-    """What `rhetoric train` did: the challenger, the comparison, and whether it was promoted."""
-
-    promoted: bool
-    champion_version: str
-    challenger_version: str
-    previous_version: str | None
-    challenger_eval: dict
-    champion_eval: dict | None
-    baseline_eval: dict | None
-    reasons: list[str]
-    forced: bool = False
-    selection: list[dict] = field(default_factory=list)
-    chosen: str = ""
-
-    def report(self) -> str:
-        """The comparison table on the evaluation split and the decision, for the terminal."""
-        old = self.champion_eval or {"per_frame": {}}
-        base = self.baseline_eval or {"per_frame": {}}
-        lines = []
-        if self.selection:
-            lines.append("model selection, grouped cross-validation on labels/*.csv:")
-            lines += [f"  {'*' if r['candidate'] == self.chosen else ' '} {r['candidate']:<22} macro-F1 "
-                      f"{r['macro_f1']:.3f}  micro-F1 {r['micro_f1']:.3f}" for r in self.selection]
-        lines += [f"evaluation split: {self.challenger_eval['n']} held-out sentences, F1 per frame",
-                 f"{'frame':<22}{'champion':>10}{'challenger':>12}{'change':>9}{'keywords':>10}"]
-        rows = [(n, old["per_frame"].get(n, {}).get("f1"), m["f1"], base["per_frame"].get(n, {}).get("f1"))
-                for n, m in self.challenger_eval["per_frame"].items()]
-        rows += [(k.replace("_f1", "-F1"), old.get(k), self.challenger_eval[k], base.get(k))
-                 for k in ("macro_f1", "micro_f1")]
-        for name, before, after, keyword in rows:
-            change = f"{after - before:+.3f}" if before is not None else ""
-            lines.append(f"{name:<22}{_cell(before):>10}{_cell(after):>12}{change:>9}{_cell(keyword):>10}")
-        verdict = "promoted" if self.promoted else "not promoted"
-        forced = " (--force)" if self.forced else ""
-        lines.append(f"challenger {self.challenger_version}: {verdict}{forced}; champion is {self.champion_version}")
-        lines.extend(f"  {reason}" for reason in self.reasons)
-        return "\n".join(lines)
-
-
-def _cell(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def model_card(metadata: dict) -> str:
-    """A short Markdown model card from a version's metadata."""
-    metrics, training = metadata["metrics"], metadata["training"]
-    lines = [
-        f"# Model card: {metadata['version']}", "",
-        f"Created {metadata['created']} with rhetoric {metadata['code_version']}, "
-        f"scikit-learn {metadata['libraries']['scikit-learn']}; pipeline `{metadata['candidate']}`.", "",
-        "## Intended use", "",
-        "Tags sentences of news reporting with the framing categories of labels/frames.toml "
-        "(multi-label; a sentence may carry none) so that `rhetoric` can chart how often outlets use each "
-        "frame. Shares over many sentences are the intended output; single predictions are noisy.", "",
-        "## Training data", "",
-        f"{training['sentences']} labelled sentences in {training['batches']} batches "
-        f"(label-set hash `{metadata['label_hash'][:16]}`); {training['held_out']} held-out sentences "
-        "in labels/eval/ never train anything.", "",
-        "| file | sentences |", "|---|---|",
-        *[f"| {f} | {n} |" for f, n in training["files"].items()], "",
-        "## Metrics", "",
-        "Grouped cross-validation (no batch on both sides) and the held-out evaluation split, "
-        "at each frame's threshold (chosen by cross-validation); the keyword baseline for comparison.", "",
-        "| frame | threshold | CV P | CV R | CV F1 | eval P | eval R | eval F1 | keyword eval F1 |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name in metadata["frames"]:
-        cv = metrics["cv"]["per_frame"][name]
-        ev = (metrics["eval"] or {}).get("per_frame", {}).get(name, {})
-        kw = (metrics["baseline_eval"] or {}).get("per_frame", {}).get(name, {})
-        lines.append(f"| {name} | {metadata['thresholds'][name]:.2f} | {cv['precision']:.3f} | {cv['recall']:.3f} "
-                     f"| {cv['f1']:.3f} | {_cell(ev.get('precision'))} | {_cell(ev.get('recall'))} "
-                     f"| {_cell(ev.get('f1'))} | {_cell(kw.get('f1'))} |")
-    for key in ("macro_f1", "micro_f1"):
-        lines.append(f"| **{key.replace('_f1', ' F1')}** | | | | {metrics['cv'][key]:.3f} | | | "
-                     f"{_cell((metrics['eval'] or {}).get(key))} | {_cell((metrics['baseline_eval'] or {}).get(key))} |")
-    lines += ["", "## Known limits", "",
-              "- A linear model on word and character n-grams (plus keyword flags in the `-kw` pipelines): it keys "
-              "on wording, so paraphrases far from the labelled examples, irony and context from other sentences "
-              "are missed.",
-              "- Calibrated scores saturate: a sentence that merely mentions a frame's topic (sanctions, talks) "
-              "can score high; check the eval precision per frame before reading single predictions.",
-              "- Most training sentences were written or selected to illustrate the codebook; real reporting "
-              "differs, and the held-out split is small, so per-frame figures carry wide uncertainty.",
-              "- English only. Scores are calibrated on cross-validated training data, not on each outlet.",
-              ""]
-    return "\n".join(lines)

@@ -441,7 +441,10 @@ class Store:
             undated = conn.execute(select(func.count()).where(articles.c.published.is_(None))).scalar_one()
             last_run = conn.execute(select(runs).order_by(runs.c.started.desc()).limit(1)).mappings().first()
             versions = [v for (v,) in conn.execute(select(predictions.c.model_version).distinct())]
-        return {"articles": n_articles, "sentences": n_sentences, "first_published": first,
+            languages = {language: int(n) for language, n in conn.execute(
+                select(articles.c.language, func.count()).where(articles.c.language.is_not(None))
+                .group_by(articles.c.language))}
+        return {"languages": languages, "articles": n_articles, "sentences": n_sentences, "first_published": first,
                 "last_published": last, "undated_articles": undated, "outlets": outlets,
                 "last_run": dict(last_run) if last_run else None, "model_versions": versions}
 

@@ -294,7 +294,9 @@ def build_dashboard_data(totals: pd.DataFrame, summary: dict, cooccurrence: pd.D
         outlets=outlet_shares(totals, rates),
         cooccurrence=cooccurrence,
         sentences=drilldown_sentences(top_sentences, freq),
-        model={"version": meta.get("version"), "macro_f1": macro_f1, "adjusted": bool(rates)},
+        model={"version": meta.get("version"), "macro_f1": macro_f1, "adjusted": bool(rates),
+               "languages": list(meta.get("languages") or ["en"]),
+               "evaluated_on": "real text" if (meta.get("metrics") or {}).get("real") else "written text"},
         model_changes=changes.sort_values("promoted_at").reset_index(drop=True),
     )
 

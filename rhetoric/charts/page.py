@@ -122,13 +122,20 @@ def _facts(data: DashboardData) -> str:
     undated = int(s.get("undated_articles") or 0)
     if undated:
         span += f" ({undated:,} undated article{'s' if undated != 1 else ''} left out of time charts)"
+    readable = set(model.get("languages") or ["en"])
+    other = {lang: n for lang, n in (s.get("languages") or {}).items() if lang and lang not in readable}
+    if other:
+        shown = ", ".join(f"{lang} {n:,}" for lang, n in sorted(other.items(), key=lambda kv: -kv[1]))
+        span += (f" ({sum(other.values()):,} article(s) in languages the model cannot read left unclassified: "
+                 f"{shown})")
     run = s.get("last_run") or {}
     # a run writes this page before it records its end: "running" then means "the run that wrote this page"
     status = {"running": "this page's run"}.get(run.get("status"), run.get("status", "unknown"))
     last_run = (f"{_moment(run.get('finished') or run.get('started'))} ({status})" if run else "none recorded")
     f1 = model.get("macro_f1")
-    champion = (f"{model.get('version') or 'unknown'}, evaluation macro-F1 "
-                f"{f1:.3f}" if isinstance(f1, (int, float)) else f"{model.get('version') or 'none'}")
+    champion = (f"{model.get('version') or 'unknown'}, macro-F1 {f1:.3f} on "
+                f"{model.get('evaluated_on', 'held-out text')}" if isinstance(f1, (int, float))
+                else f"{model.get('version') or 'none'}")
     facts = [("Corpus", f"{int(s.get('articles') or 0):,} articles, {int(s.get('sentences') or 0):,} sentences"),
              ("Date span", span), (f"Outlets ({len(outlets)})", named or "none"),
              ("Last run", last_run), ("Champion model", champion),

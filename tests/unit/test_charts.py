@@ -56,14 +56,15 @@ def data(trends, outlets, cooccurrence):
         "score": [0.91, 0.88, 0.5]})
     summary = {"articles": 33, "sentences": 603, "first_published": pd.Timestamp("2023-01-02").date(),
                "last_published": pd.Timestamp("2023-09-30").date(), "undated_articles": 2,
-               "outlets": ["Big Daily", "Small Wire"], "model_versions": ["v2"],
+               "outlets": ["Big Daily", "Small Wire"], "model_versions": ["v2"], "languages": {"en": 31, "ru": 2},
                "last_run": {"run_id": "r", "started": pd.Timestamp("2024-01-01 09:00", tz="UTC"),
                             "finished": pd.Timestamp("2024-01-01 09:05", tz="UTC"), "status": "completed"}}
     changes = pd.DataFrame({"version": ["v1", "v2"], "promoted_at": pd.to_datetime(["2019-01-01", "2023-05-10"]),
                             "macro_f1": [0.6, 0.7]})
     return DashboardData(summary=summary, frame_titles=TITLES, freq="Q", trends=trends, outlets=outlets,
                          cooccurrence=cooccurrence, sentences=sentences,
-                         model={"version": "v2", "macro_f1": 0.7312, "adjusted": True}, model_changes=changes)
+                         model={"version": "v2", "macro_f1": 0.7312, "adjusted": True, "evaluated_on": "real text",
+                                "languages": ["en"]}, model_changes=changes)
 
 
 def test_share_over_time_draws_a_panel_with_band_and_line_per_frame(trends):
@@ -142,7 +143,8 @@ def test_page_is_self_contained_and_names_everything(data):
     for title in TITLES.values():
         assert f">{title}</option>" in page
     assert "33 articles, 603 sentences" in page and "2 undated articles left out of time charts" in page
-    assert "v2, evaluation macro-F1 0.731" in page and "v1 (2019-01-01) \u2192 v2 (2023-05-10)" in page and "2024-01-01 09:05 UTC (completed)" in page
+    assert "2 article(s) in languages the model cannot read left unclassified: ru 2" in page
+    assert "v2, macro-F1 0.731 on real text" in page and "v1 (2019-01-01) \u2192 v2 (2023-05-10)" in page and "2024-01-01 09:05 UTC (completed)" in page
     assert "&lt;script&gt;bad&lt;/script&gt;" in page and "<script>bad" not in page
     assert 'data-frame="peace_talks" data-period="2023-04-01" data-outlet="Big Daily"' in page
     assert '<option value="2023-04-01">2023 Q2</option>' in page and '<option value="undated">' in page

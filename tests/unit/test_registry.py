@@ -19,8 +19,8 @@ from rhetoric.features import NewsFeatures, normalise_text  # noqa: E402
 from rhetoric.model import (CANDIDATES, DEFAULT_CANDIDATE, NBLogisticRegression,  # noqa: E402
                             build_pipeline, check_trainable, choose_thresholds, decision_scores, keyword_baseline,
                             train)
-from rhetoric.registry import (Registry, TrainOutcome, describe, ensure_champion,  # noqa: E402
-                               promotion_decision)
+from rhetoric.registry import Registry, describe, ensure_champion  # noqa: E402
+from rhetoric.training import TrainOutcome, promotion_decision  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +126,7 @@ def test_registry_round_trip_and_history(tmp_path, labelled, trained):
     assert set(meta["thresholds"]) == set(meta["rates"]) == set(champion.frames)
     assert meta["metrics"]["eval"]["macro_f1"] > 0.9
     assert meta["metrics"]["baseline_eval"]["macro_f1"] < 1.0
+    assert meta["languages"] == ["en"]
     assert [h["version"] for h in registry.history()] == [version]
     card = (tmp_path / "models" / version / "MODEL_CARD.md").read_text()
     assert "## Known limits" in card and "| peace_talks |" in card
@@ -166,7 +167,8 @@ def test_ensure_champion_trains_on_first_use_then_reuses(tmp_path, labelled):
 
 
 def _metrics(macro, **per_frame):
-    return {"macro_f1": macro, "micro_f1": macro, "n": 10, "per_frame": {k: {"f1": v} for k, v in per_frame.items()}}
+    return {"macro_f1": macro, "micro_f1": macro, "n": 10,
+            "per_frame": {k: {"precision": v, "recall": v, "f1": v} for k, v in per_frame.items()}}
 
 
 @pytest.mark.parametrize("challenger, champion, promoted", [
@@ -181,9 +183,23 @@ def test_promotion_gate(challenger, champion, promoted):
     assert promotion_decision(challenger, champion)[0] is promoted
 
 
-def test_outcome_report_shows_table_and_decision():
-    outcome = TrainOutcome(False, "v1", "v2", "v1", _metrics(0.7, a=0.7), _metrics(0.8, a=0.8), _metrics(0.5, a=0.5),
-                           ["macro-F1 0.700 < champion 0.800 - 0.005"])
+def test_outcome_report_shows_real_split_first_then_written_and_decision():
+    real = {**_metrics(0.6, a=0.6), "n": 2000,
+            "ci": {"a": {"precision": [0.5, 0.7], "recall": [0.5, 0.7], "f1": [0.45, 0.72]}, "macro_f1": [0.45, 0.72]}}
+    outcome = TrainOutcome(False, "v1", "v2", "v1",
+                           challenger={"real": real, "written": _metrics(0.7, a=0.7), "cv": _metrics(0.7, a=0.7)},
+                           champion={"real": _metrics(0.65, a=0.65), "written": _metrics(0.8, a=0.8)},
+                           baseline={"real": _metrics(0.2, a=0.2), "written": _metrics(0.5, a=0.5)},
+                           reasons=["macro-F1 0.600 < champion 0.650 - 0.005"],
+                           origins={"reviewed": 6000, "written": 3000})
     report = outcome.report()
-    assert "a" in report and "0.800       0.700   -0.100     0.500" in report
-    assert "challenger v2: not promoted; champion is v1" in report
+    assert report.index("real-text split") < report.index("written split")
+    assert "reviewed 6000, written 3000" in report
+    assert "[0.45, 0.72]" in report and "-0.050" in report
+    assert "0.800       0.700   -0.100     0.500" in report
+    assert "challenger v2: not promoted (judged on the real split); champion is v1" in report
+
+
+def test_outcome_report_says_nothing_changed():
+    outcome = TrainOutcome(False, "v1", "v1", "v1", unchanged=True)
+    assert outcome.report().startswith("nothing changed")

@@ -200,7 +200,8 @@ def test_build_dashboard_data_adds_titles_and_model_facts():
     data = build_dashboard_data(totals, {}, pd.DataFrame(columns=["frame_a", "frame_b", "count"]), {},
                                 {}, meta, history)
     assert data.frame_titles == {"alpha": "Alpha"}
-    assert data.model == {"version": "v3", "macro_f1": 0.77, "adjusted": True}
+    assert data.model == {"version": "v3", "macro_f1": 0.77, "adjusted": True, "languages": ["en"],
+                          "evaluated_on": "written text"}
     assert data.model_changes["promoted_at"].iloc[0] == pd.Timestamp("2020-01-20 08:00")
     assert data.freq == "W" and set(data.outlets["outlet"]) == {"one", "two"}
 
