@@ -12,7 +12,7 @@ from prefect.states import Failed
 from rhetoric.errors import RhetoricError
 from rhetoric.evaluation import split_eval
 from rhetoric.labels import Frame, load_label_sets
-from rhetoric.model import CANDIDATES, TrainedModel, train
+from rhetoric.model import SELECTION, TrainedModel, train
 from rhetoric.registry import Registry, baseline, comparison_metrics, describe, evaluate_splits
 from rhetoric.training import (TrainOutcome, inputs_fingerprint, promotion_decision, real_split_judge,
                                unchanged_version)
@@ -95,7 +95,7 @@ def train_flow(labels_dir: str, models_dir: str, force: bool = False,
     Promotion: on the real-text split (the written split when there is none), macro-F1 not
     below the champion's minus 0.005 and no frame's F1 down by more than 0.05; force
     promotes anyway. Unchanged labels, evaluation split and code make no new version.
-    candidates defaults to every registered scikit-learn-only pipeline.
+    candidates defaults to model.SELECTION (scikit-learn-only pipelines).
 
     Raises:
         LabelError: the labels are invalid (every problem, with file and line); nothing is trained.
@@ -105,7 +105,7 @@ def train_flow(labels_dir: str, models_dir: str, force: bool = False,
     if isinstance(checked, RhetoricError):
         return Failed(message=str(checked), data=checked)
     frames, table, held_out = checked
-    candidates = list(candidates or CANDIDATES)
+    candidates = list(candidates or SELECTION)
     registry = Registry(Path(models_dir))
     fingerprint = inputs_fingerprint(table, held_out, frames, candidates)
     same = unchanged_version(registry, fingerprint)

@@ -48,6 +48,13 @@ def model_card(metadata: dict) -> str:
         lines += [f"| {name} | {n} | {CORPORA[name].licence} | {CORPORA[name].attribution} |"
                   for name, n in sources.items() if name in CORPORA]
         lines.append("")
+    chosen_on = metadata.get("thresholds_from") or {}
+    if chosen_on:
+        lines += ["Thresholds: each frame's is chosen by out-of-fold F1 on "
+                  + "; ".join(f"{n}: {w['rows']} ({w['sentences']} sentences, {w['positives']} positives)"
+                              for n, w in chosen_on.items())
+                  + ". A random sample of real text holds frames as rarely as a real corpus does; labels picked "
+                    "to teach the model do not.", ""]
     lines += ["## Metrics on real text", ""]
     if real:
         lines += [

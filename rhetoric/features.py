@@ -198,3 +198,30 @@ class NewsFeatures(BaseEstimator, TransformerMixin):
         state = dict(self.__dict__)
         state.pop("_cache", None)
         return state
+
+
+class TopicFlags(BaseEstimator, TransformerMixin):
+    """One 0/1 column per frame: does the sentence mention the frame's topic words (frames.toml `topics`)?
+
+    Plus a last column for "any frame's topic". A frame is rarely carried by a sentence that
+    names none of its topic's words; these flags let the linear model learn that from the
+    labels, instead of flagging a sentence for surface cues alone ("reform", "global").
+    Words match at the start of a word, case ignored (rhetoric.corpora.topic_pattern).
+    """
+
+    def __init__(self, topics: tuple[tuple[str, ...], ...] = (), weight: float = 1.0):
+        self.topics = topics
+        self.weight = weight
+
+    def fit(self, texts, y=None):
+        from rhetoric.corpora import topic_pattern
+
+        self.patterns_ = [topic_pattern(words) for words in self.topics]
+        return self
+
+    def transform(self, texts):
+        texts = list(texts)
+        columns = [np.fromiter((pattern is not None and pattern.search(t) is not None for t in texts), bool, len(texts))
+                   for pattern in self.patterns_]
+        flags = np.column_stack(columns + [np.logical_or.reduce(columns) if columns else np.zeros(len(texts), bool)])
+        return sparse.csr_matrix(flags.astype(float) * self.weight)

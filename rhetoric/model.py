@@ -24,12 +24,13 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from rhetoric.errors import ModelError
-from rhetoric.features import NewsFeatures, keyword_hits, keyword_index, tokenise
+from rhetoric.features import NewsFeatures, TopicFlags, keyword_hits, keyword_index, tokenise
 from rhetoric.labels import Frame, label_matrix
 
 SEED = 20261122
 CV_FOLDS = 5
 MIN_POSITIVES = 3
+MIN_REPRESENTATIVE_POSITIVES = 15
 PREDICT_CHUNK = 4000
 class NBLogisticRegression(BaseEstimator, ClassifierMixin):
     """NB-SVM-style binary classifier: features scaled by their naive-Bayes log-count ratio."""
@@ -69,6 +70,8 @@ class Candidate:
     # "none": TF-IDF only (scikit-learn alone); "only": sentence embeddings alone; "beside": both
     # side by side. Anything but "none" needs the optional embeddings extra.
     embeddings: str = "none"
+    # 0/1 flags for each frame's topic words beside the n-grams (rhetoric.features.TopicFlags)
+    topics: bool = False
 
 
 CANDIDATES = {
@@ -82,8 +85,16 @@ CANDIDATES = {
         Candidate("svm-word-kw", "svm", char=False),
         Candidate("nbsvm-word-char-kw", "nbsvm"),
         Candidate("nbsvm-word-kw", "nbsvm", char=False),
+        Candidate("logreg-word-char-kw-topics", "logreg", topics=True),
+        Candidate("svm-word-char-topics", "svm", keywords=False, topics=True),
+        Candidate("svm-word-char-kw-topics", "svm", topics=True),
+        Candidate("nbsvm-word-char-kw-topics", "nbsvm", topics=True),
     ]
 }
+# what `rhetoric train` compares by default: the families that were ever close on the real split
+SELECTION = ("logreg-word-char-kw", "svm-word-char", "svm-word-char-kw", "nbsvm-word-char-kw",
+             "logreg-word-char-kw-topics", "svm-word-char-topics", "svm-word-char-kw-topics",
+             "nbsvm-word-char-kw-topics")
 EMBEDDING_CANDIDATES = {
     c.name: c
     for c in [
@@ -100,6 +111,8 @@ def build_pipeline(candidate: Candidate, frames: Sequence[Frame]) -> Pipeline:
     """The unfitted scikit-learn Pipeline for a candidate."""
     features = NewsFeatures(char_ngrams=candidate.char_range if candidate.char else None,
                             keywords=tuple(f.keywords for f in frames) if candidate.keywords else ())
+    if candidate.topics:
+        features = FeatureUnion([("ngrams", features), ("topics", TopicFlags(tuple(f.topics for f in frames)))])
     if candidate.embeddings != "none":
         from rhetoric.embeddings import SentenceEmbeddings  # the optional extra, imported only when asked for
 
@@ -275,13 +288,35 @@ def out_of_fold(candidate: Candidate, frames: Sequence[Frame], texts: list[str],
     return decision
 
 
-def assess(decision: np.ndarray, y: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, dict, dict]:
-    """From out-of-fold scores: calibration, thresholds, metrics and error rates at those thresholds."""
+def assess(decision: np.ndarray, y: np.ndarray, names: Sequence[str], representative: np.ndarray | None = None
+           ) -> tuple[np.ndarray, np.ndarray, dict, dict, dict]:
+    """From out-of-fold scores: calibration, thresholds, metrics and error rates at those thresholds.
+
+    Calibration uses every row. A frame's threshold is chosen where its F1 matters: on the
+    representative rows (a simple random sample of real text, the labelling loop's random
+    share) when they hold at least MIN_REPRESENTATIVE_POSITIVES of the frame, else on every
+    row. Labels chosen to teach the model (written examples, uncertain and topical picks) hold
+    frames far more often than real text does, and a threshold tuned on them flags too much
+    of a real corpus. The error rates are measured on the same rows as the threshold.
+
+    Returns:
+        calibration, thresholds, CV metrics (all rows), rates, and per frame where the threshold came from.
+    """
     calibration = fit_calibration(decision, y)
     scores = calibrate(decision, calibration)
     thresholds = choose_thresholds(scores, y)
+    sources: dict[str, dict] = {}
+    rates = error_rates(y, scores >= thresholds, names)
+    for j, name in enumerate(names):
+        rows = np.ones(len(y), dtype=bool)
+        if representative is not None and y[representative, j].sum() >= MIN_REPRESENTATIVE_POSITIVES:
+            rows = np.asarray(representative, dtype=bool)
+            thresholds[j] = choose_thresholds(scores[rows][:, [j]], y[rows][:, [j]])[0]
+            rates[name] = error_rates(y[rows][:, [j]], scores[rows][:, [j]] >= thresholds[j], [name])[name]
+        sources[name] = {"rows": "random sample" if rows.sum() < len(y) else "all labels",
+                         "sentences": int(rows.sum()), "positives": int(y[rows, j].sum())}
     predicted = scores >= thresholds
-    return calibration, thresholds, frame_metrics(y, predicted, names), error_rates(y, predicted, names)
+    return calibration, thresholds, frame_metrics(y, predicted, names), rates, sources
 
 
 def train(table: pd.DataFrame, frames: Sequence[Frame], candidates: Sequence[str] = (DEFAULT_CANDIDATE,),
@@ -302,17 +337,28 @@ def train(table: pd.DataFrame, frames: Sequence[Frame], candidates: Sequence[str
     check_trainable(table, frames)
     names = [f.name for f in frames]
     texts, y, groups = list(table["text"]), label_matrix(table, frames), list(table["batch"])
+    representative = representative_rows(table)
     fitted = []
     for name in candidates:
         candidate = ALL_CANDIDATES[name]
-        calibration, thresholds, metrics, rates = assess(out_of_fold(candidate, frames, texts, y, groups), y, names)
+        calibration, thresholds, metrics, rates, sources = assess(out_of_fold(candidate, frames, texts, y, groups), y,
+                                                                names, representative)
         model = FrameModel(build_pipeline(candidate, frames).fit(texts, y), names, calibration, thresholds)
-        row = {"candidate": name, "macro_f1": metrics["macro_f1"], "micro_f1": metrics["micro_f1"]}
+        row = {"candidate": name, "macro_f1": metrics["macro_f1"], "micro_f1": metrics["micro_f1"],
+               "thresholds_from": sources}
         if judge is not None:
             row["judged_macro_f1"] = judge(model)
         fitted.append((row, model, metrics, rates))
     row, model, metrics, rates = max(fitted, key=lambda item: _rank(item[0]))
     return TrainedModel(model, row["candidate"], metrics, rates, [r for r, *_ in fitted], len(texts))
+
+
+def representative_rows(table: pd.DataFrame) -> np.ndarray | None:
+    """Rows labelled from a simple random sample of real text (`reason` = "random", from `rhetoric label suggest`)."""
+    if "reason" not in table:
+        return None
+    rows = table["reason"].astype(str).eq("random").to_numpy()
+    return rows if rows.any() else None
 
 
 def _rank(row: dict) -> tuple[float, float]:

@@ -241,6 +241,8 @@ def describe(trained: TrainedModel, frames: Sequence[Frame], table: pd.DataFrame
         "frames": names,
         "languages": list(LANGUAGES),
         "thresholds": dict(zip(names, map(float, trained.model.thresholds))),
+        "thresholds_from": next((r.get("thresholds_from") for r in trained.selection
+                                 if r["candidate"] == trained.candidate), None),
         "calibration": {n: [float(a), float(b)] for n, (a, b) in zip(names, trained.model.calibration)},
         "rates": trained.rates,
         "metrics": {"cv": trained.cv, **splits, "eval": splits["real"] or splits["written"],

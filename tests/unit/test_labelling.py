@@ -103,3 +103,31 @@ def test_import_refuses_files_of_neither_format(tmp_path, frames):
     path.write_text("just some notes\n")
     with pytest.raises(InputError, match=r"notes\.txt:1: not valid JSON"):
         import_annotations(path, frames)
+
+
+def test_suggest_mixes_uncertain_random_and_topical_shares():
+    words = ["harvest", "railway", "budget", "weather", "football", "museum", "airport", "election", "flood",
+             "festival", "bridge", "school", "hospital", "river", "concert", "market", "factory", "village",
+             "library", "stadium"]
+    texts = ([f"{w.title()} {v} report score 0.0{i % 10}" for i, (w, v) in
+              enumerate((w, v) for w in words for v in ("opens", "closes"))]
+             + [f"Sanctions on {w} embargo score 0.1" for w in words[:10]]
+             + [f"Borderline {w} claim score 0.4{i}" for i, w in enumerate(words[10:])])
+    out = suggest(sentences(texts), FixedModel(), n=10, random_share=0.3, topical_share=0.3,
+                  topics={"multipolarity": ["sanction", "embargo"]}, seed=3)
+    assert len(out) == 10
+    assert list(out["reason"]).count("uncertain") == 4
+    assert list(out["reason"]).count("random") == 3
+    topical = out[out["reason"] == "topical"]
+    assert len(topical) == 3 and topical["text"].str.startswith("Sanctions on").all()
+    assert out["text"].is_unique
+    again = suggest(sentences(texts), FixedModel(), n=10, random_share=0.3, topical_share=0.3,
+                    topics={"multipolarity": ["sanction", "embargo"]}, seed=3)
+    assert list(again["text"]) == list(out["text"])  # seeded
+
+
+def test_suggest_topical_skips_sentences_already_flagged_for_that_frame():
+    texts = ["Sanctions are illegal score 0.9 says minister.", "Sanctions were announced score 0.1 on Friday."]
+    out = suggest(sentences(texts), FixedModel(), n=1, topical_share=1.0,
+                  topics={"multipolarity": ["sanction"]}, seed=1)
+    assert list(out["text"]) == [texts[1]]

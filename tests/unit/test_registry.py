@@ -203,3 +203,26 @@ def test_outcome_report_shows_real_split_first_then_written_and_decision():
 def test_outcome_report_says_nothing_changed():
     outcome = TrainOutcome(False, "v1", "v1", "v1", unchanged=True)
     assert outcome.report().startswith("nothing changed")
+
+
+def test_thresholds_come_from_the_random_sample_when_it_holds_enough_positives():
+    from rhetoric.model import assess
+
+    rng = np.random.default_rng(0)
+    # teaching labels: half positive, scores well separated; random sample: 2% positive, with many
+    # negatives scoring like weak positives, so the F1-best threshold there is higher
+    taught_y = np.r_[np.ones(400), np.zeros(400)].astype(int)
+    taught = np.r_[rng.normal(1.0, 1.0, 400), rng.normal(-1.5, 1.0, 400)]
+    sample_y = np.r_[np.ones(40), np.zeros(1960)].astype(int)
+    sample = np.r_[rng.normal(2.0, 0.7, 40), rng.normal(-2.0, 1.2, 1960)]
+    decision = np.r_[taught, sample][:, None]
+    y = np.r_[taught_y, sample_y][:, None]
+    representative = np.r_[np.zeros(800, bool), np.ones(2000, bool)]
+    _, everywhere, _, _, _ = assess(decision, y, ["a"])
+    _, on_sample, _, rates, sources = assess(decision, y, ["a"], representative)
+    assert on_sample[0] > everywhere[0]
+    assert sources["a"] == {"rows": "random sample", "sentences": 2000, "positives": 40}
+    assert rates["a"]["positives"] == 40
+    # too few positives in the sample: every row decides
+    _, few, _, _, sources = assess(decision, y, ["a"], np.r_[np.zeros(2790, bool), np.ones(10, bool)])
+    assert few[0] == everywhere[0] and sources["a"]["rows"] == "all labels"
