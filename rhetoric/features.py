@@ -90,12 +90,14 @@ class NewsFeatures(BaseEstimator, TransformerMixin):
     """
 
     def __init__(self, word_ngrams: int = 2, char_ngrams: tuple[int, int] | None = (3, 5),
-                 keywords: tuple[tuple[str, ...], ...] = (), min_df: int = 2, keyword_weight: float = 1.0):
+                 keywords: tuple[tuple[str, ...], ...] = (), min_df: int = 2, keyword_weight: float = 1.0,
+                 topics: tuple[tuple[str, ...], ...] = ()):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.keywords = keywords
         self.min_df = min_df
         self.keyword_weight = keyword_weight
+        self.topics = topics
 
     def fit(self, texts, y=None):
         if self.word_ngrams not in (1, 2):
@@ -111,25 +113,32 @@ class NewsFeatures(BaseEstimator, TransformerMixin):
                 grams.update({g for w in set(toks) for g in self._grams(w)})
         self.chars_ = {g: i for i, g in enumerate(sorted(k for k, c in grams.items() if c >= self.min_df))}
         self.keyword_index_ = keyword_index(self.keywords)
+        self.topic_phrases_ = topic_phrases(self.topics)
         size = len(self.words_)
         pairs = sorted((self.words_[a] * size + self.words_[b], column)
                        for term, column in self.words_.items() if " " in term for a, b in [term.split(" ")])
         self.bigram_keys_ = np.array([k for k, _ in pairs], dtype=np.int64)
         self.bigram_columns_ = np.array([c for _, c in pairs], dtype=np.int64)
         self.idf_ = np.ones(self._width())
-        trained = self._counts(texts)
+        trained = self._counts(*tokenise(texts), len(texts))
         df = np.bincount(trained.indices, minlength=self._width())
         self.idf_ = np.log((1 + len(texts)) / (1 + df)) + 1
         self.idf_[len(self.words_) + len(self.chars_):] = self.keyword_weight
+        self.idf_[len(self.words_) + len(self.chars_) + len(self.keywords):] = 1.0  # topic flags: plain 0/1
         return self
 
     def transform(self, texts):
-        counts = self._counts(texts)
+        texts = list(texts)
+        counts = self._counts(*tokenise(texts), len(texts))
         self._weigh(counts)
         return counts
 
     def _width(self) -> int:
-        return len(self.words_) + len(self.chars_) + len(self.keywords)
+        return len(self.words_) + len(self.chars_) + len(self.keywords) + self._topic_columns()
+
+    def _topic_columns(self) -> int:
+        """One flag per frame's topic plus "any topic", when topics are given (0 otherwise)."""
+        return len(self.topic_phrases_) + 1 if getattr(self, "topic_phrases_", None) else 0
 
     def _grams(self, word: str) -> list[str]:
         padded, (low, high) = f" {word} ", self.char_ngrams
@@ -147,10 +156,9 @@ class NewsFeatures(BaseEstimator, TransformerMixin):
                 cache[word] = found
         return found
 
-    def _counts(self, texts) -> sparse.csr_matrix:
+    def _counts(self, ids: np.ndarray, doc: np.ndarray, words: list[str], n: int) -> sparse.csr_matrix:
         """Raw counts: (sentence x item) @ (item x column); items are the batch's words, the
         vocabulary's bigrams and the keyword flags."""
-        ids, doc, words = tokenise(texts)
         word_rows = [self._word_columns(w) for w in words]
         rows, items = [doc], [ids]
         bigram_item = len(words)
@@ -168,14 +176,19 @@ class NewsFeatures(BaseEstimator, TransformerMixin):
         if hits:
             rows.append(np.array([r for r, _ in hits]))
             items.append(keyword_item + np.array([j for _, j in hits]))
-        n_items = keyword_item + len(self.keywords)
+        topic_item = keyword_item + len(self.keywords)
+        if self._topic_columns():
+            flagged, frame = np.nonzero(topic_flags(ids, doc, words, n, self.topic_phrases_))
+            rows.append(flagged)
+            items.append(topic_item + frame)
+        n_items = topic_item + self._topic_columns()
         row_arr, item_arr = np.concatenate(rows), np.concatenate(items)
-        doc_items = sparse.csr_matrix((np.ones(len(row_arr)), (row_arr, item_arr)), shape=(len(texts), n_items))
+        doc_items = sparse.csr_matrix((np.ones(len(row_arr)), (row_arr, item_arr)), shape=(n, n_items))
         lengths = np.concatenate([[len(r) for r in word_rows], np.ones(n_items - bigram_item, dtype=np.int64)])
         flat = np.concatenate([
             np.fromiter((c for r in word_rows for c in r), dtype=np.int64, count=int(sum(len(r) for r in word_rows))),
             self.bigram_columns_,
-            len(self.words_) + len(self.chars_) + np.arange(len(self.keywords), dtype=np.int64)])
+            len(self.words_) + len(self.chars_) + np.arange(len(self.keywords) + self._topic_columns(), dtype=np.int64)])
         pointer = np.concatenate([[0], np.cumsum(lengths)])
         item_columns = sparse.csr_matrix((np.ones(len(flat)), flat, pointer), shape=(n_items, self._width()))
         return (doc_items @ item_columns).tocsr()
@@ -200,28 +213,43 @@ class NewsFeatures(BaseEstimator, TransformerMixin):
         return state
 
 
-class TopicFlags(BaseEstimator, TransformerMixin):
-    """One 0/1 column per frame: does the sentence mention the frame's topic words (frames.toml `topics`)?
+def topic_phrases(topics: Sequence[Sequence[str]]) -> list[list[tuple[str, ...]]]:
+    """Each frame's topic words as token tuples, normalised like the text."""
+    return [[p for p in (tuple(_TOKEN.findall(normalise_text(w))) for w in words) if p] for words in topics]
 
-    Plus a last column for "any frame's topic". A frame is rarely carried by a sentence that
-    names none of its topic's words; these flags let the linear model learn that from the
-    labels, instead of flagging a sentence for surface cues alone ("reform", "global").
-    Words match at the start of a word, case ignored (rhetoric.corpora.topic_pattern).
+
+def topic_flags(ids: np.ndarray, doc: np.ndarray, words: list[str], n: int,
+                phrases: list[list[tuple[str, ...]]]) -> np.ndarray:
+    """(n, frames + 1) booleans: the sentence mentions the frame's topic words; the last column, any frame's.
+
+    A topic matches like rhetoric.corpora.topic_pattern: its words in a row, the last one as the
+    start of a word ("sanction" matches "sanctions"), case ignored. Matching runs on the batch's
+    distinct words and its token stream, not a regex per sentence.
     """
+    index = {w: i for i, w in enumerate(words)}
+    flags = np.zeros((n, len(phrases) + 1), dtype=bool)
+    for j, group in enumerate(phrases):
+        prefixes = tuple(p[0] for p in group if len(p) == 1)
+        if prefixes:
+            matching = np.fromiter((w.startswith(prefixes) for w in words), bool, len(words))
+            flags[doc[matching[ids]], j] = True
+        for phrase in (p for p in group if len(p) > 1):
+            flags[doc[_phrase_hits(ids, doc, words, index, phrase)], j] = True
+    flags[:, -1] = flags[:, :-1].any(axis=1)
+    return flags
 
-    def __init__(self, topics: tuple[tuple[str, ...], ...] = (), weight: float = 1.0):
-        self.topics = topics
-        self.weight = weight
 
-    def fit(self, texts, y=None):
-        from rhetoric.corpora import topic_pattern
-
-        self.patterns_ = [topic_pattern(words) for words in self.topics]
-        return self
-
-    def transform(self, texts):
-        texts = list(texts)
-        columns = [np.fromiter((pattern is not None and pattern.search(t) is not None for t in texts), bool, len(texts))
-                   for pattern in self.patterns_]
-        flags = np.column_stack(columns + [np.logical_or.reduce(columns) if columns else np.zeros(len(texts), bool)])
-        return sparse.csr_matrix(flags.astype(float) * self.weight)
+def _phrase_hits(ids: np.ndarray, doc: np.ndarray, words: list[str], index: dict[str, int],
+                 phrase: tuple[str, ...]) -> np.ndarray:
+    """Token positions where a phrase of two or more words starts (the last word as a prefix), within one sentence."""
+    first = index.get(phrase[0])
+    last = len(phrase) - 1
+    if first is None or len(ids) <= last:
+        return np.zeros(0, dtype=np.int64)
+    positions = np.flatnonzero(ids[: len(ids) - last] == first)
+    for k, token in enumerate(phrase[1:-1], start=1):
+        wanted = index.get(token)
+        positions = positions[ids[positions + k] == wanted] if wanted is not None else positions[:0]
+    positions = positions[doc[positions] == doc[positions + last]]
+    tail = phrase[-1]
+    return np.array([p for p in positions.tolist() if words[ids[p + last]].startswith(tail)], dtype=np.int64)

@@ -24,7 +24,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from rhetoric.errors import ModelError
-from rhetoric.features import NewsFeatures, TopicFlags, keyword_hits, keyword_index, tokenise
+from rhetoric.features import NewsFeatures, keyword_hits, keyword_index, tokenise
 from rhetoric.labels import Frame, label_matrix
 
 SEED = 20261122
@@ -70,7 +70,7 @@ class Candidate:
     # "none": TF-IDF only (scikit-learn alone); "only": sentence embeddings alone; "beside": both
     # side by side. Anything but "none" needs the optional embeddings extra.
     embeddings: str = "none"
-    # 0/1 flags for each frame's topic words beside the n-grams (rhetoric.features.TopicFlags)
+    # 0/1 flags for each frame's topic words beside the n-grams (rhetoric.features.topic_flags)
     topics: bool = False
 
 
@@ -110,9 +110,8 @@ DEFAULT_CANDIDATE = "svm-word-char"
 def build_pipeline(candidate: Candidate, frames: Sequence[Frame]) -> Pipeline:
     """The unfitted scikit-learn Pipeline for a candidate."""
     features = NewsFeatures(char_ngrams=candidate.char_range if candidate.char else None,
-                            keywords=tuple(f.keywords for f in frames) if candidate.keywords else ())
-    if candidate.topics:
-        features = FeatureUnion([("ngrams", features), ("topics", TopicFlags(tuple(f.topics for f in frames)))])
+                            keywords=tuple(f.keywords for f in frames) if candidate.keywords else (),
+                            topics=tuple(f.topics for f in frames) if candidate.topics else ())
     if candidate.embeddings != "none":
         from rhetoric.embeddings import SentenceEmbeddings  # the optional extra, imported only when asked for
 

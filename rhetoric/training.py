@@ -98,7 +98,7 @@ class TrainOutcome:
                                                  else "by grouped cross-validation on labels/*.csv:"))
             for r in self.selection:
                 real = f"real {r['judged_macro_f1']:.3f}  " if r.get("judged_macro_f1") is not None else ""
-                lines.append(f"  {'*' if r['candidate'] == self.chosen else ' '} {r['candidate']:<24} {real}"
+                lines.append(f"  {'*' if r['candidate'] == self.chosen else ' '} {r['candidate']:<28} {real}"
                              f"cv {r['macro_f1']:.3f}")
         real = self.challenger.get("real")
         if real:

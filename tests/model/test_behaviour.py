@@ -153,3 +153,44 @@ def test_scores_are_probabilities_with_thresholds(champion):
     _, scores = champion.predict(CLEAR["peace_talks"] + CLEAR[""])
     assert np.all((scores >= 0) & (scores <= 1))
     assert set(champion.metadata["thresholds"]) == set(champion.frames)
+
+
+# Real-style hard negatives: what news and official text say around the frames without making their claim.
+# The first three are the false alarms a new user saw on real war reporting (issue 8).
+HARD_NEGATIVES = {
+    "reporting that quotes without a frame": [
+        '"It is our Russian, Russian city," Medvedev said.',
+        "I had the honour of being invited here and I couldn't wait to come to Ukraine.",
+        "Subscribe to Pravda.",
+        '"We will rebuild every school," the mayor told reporters in Kharkiv.',
+        "The Kremlin spokesman declined to comment on the report.",
+    ],
+    "sanctions announced, defended or feared": [
+        "The EU adopted its 14th package of sanctions against Russia on Monday.",
+        "Banks in Vienna have cut ties with Russian clients for fear of secondary sanctions.",
+        "The Treasury said the sanctions were working and had cut Moscow's oil revenue by a third.",
+        "Shares of the steelmaker fell 8% after it was added to the US sanctions list.",
+        "The new measures freeze the assets of 48 individuals and 35 entities.",
+    ],
+    "Western officials criticising Russia or China": [
+        "Blinken said Russia's brutal war of aggression had killed thousands of civilians.",
+        "The NATO secretary general accused Beijing of helping Moscow rebuild its defence industry.",
+        "US officials warned China against supplying weapons to Russia.",
+        "The G7 ministers condemned Russia's attacks on Ukraine's energy grid.",
+        "Washington called Moscow's claims about biological laboratories a lie.",
+    ],
+    "war reporting that mentions NATO, talks or the West": [
+        "Ukrainian forces repelled three attacks near Pokrovsk overnight, the general staff said.",
+        "NATO defence ministers will meet in Brussels on Thursday.",
+        "The delegations arrived in Istanbul on Tuesday evening and will stay at the same hotel.",
+        "Western tanks arrived in Poland by rail before being moved to the border.",
+        "A drone struck an oil depot in the Bryansk region, the governor said.",
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", list(HARD_NEGATIVES))
+def test_real_style_hard_negatives_carry_no_frame(champion, kind):
+    predicted = frames_of(champion, HARD_NEGATIVES[kind])
+    flagged = [(t, sorted(p)) for t, p in zip(HARD_NEGATIVES[kind], predicted) if p]
+    assert len(flagged) <= 1, f"{kind}: {flagged}"
