@@ -87,7 +87,8 @@ def test_a_real_text_split_is_judged_first_and_reported_before_the_written_one(t
     real = [{**r, "origin": "corpus", "weight": "3.5" if r["frames"] else "40", "source": "ungdc",
              "url": f"ungdc:XXX:{2014 + i % 5}", "licence": "CC0 1.0"}
             for i, r in enumerate(corpus(5)) if r["text"] not in train_texts]
-    write_csv(labels / "eval" / "real.csv", real)
+    write_csv(labels / "eval" / "real.csv", real,
+              columns=("text", "frames", "origin", "batch", "weight", "source", "url", "licence"))
     outcome = train_flow(str(labels), str(tmp_path / "models"), candidates=FAST)
     report = outcome.report()
     assert "by macro-F1 on the real-text split" in report
