@@ -215,7 +215,7 @@ def _export_sentences(store, settings: Settings):
     table = store.export_sentences(frames)
     table["published"] = table["published"].map(lambda d: d.isoformat() if d else "")
     columns = ["source", "published", "outlet", "title", "idx", "text", *frames,
-               *[f"score_{f}" for f in frames], "model_version"]
+               *[f"score_{f}" for f in frames], "model_version", "language"]
     return table[columns]
 
 

@@ -49,8 +49,10 @@ def test_export_sentences_has_the_contract_columns(project, ran):
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     header = list(rows[0])
-    frames = [c for c in header[len(SENTENCES_COLUMNS_HEAD):] if not c.startswith("score_") and c != "model_version"]
-    assert header == SENTENCES_COLUMNS_HEAD + frames + [f"score_{f}" for f in frames] + ["model_version"]
+    frames = [c for c in header[len(SENTENCES_COLUMNS_HEAD):]
+              if not c.startswith("score_") and c not in ("model_version", "language")]
+    assert header == SENTENCES_COLUMNS_HEAD + frames + [f"score_{f}" for f in frames] + ["model_version", "language"]
+    assert {r["language"] for r in rows} == {"en"}
     assert set(frames) == {"multipolarity", "anti_sanctions", "peace_talks", "anti_hegemony"}
     assert len(rows) > 100
     assert {r["published"] for r in rows} >= {"2022-03-30", "2023-02-22", "2024-04-09"}
