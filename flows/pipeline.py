@@ -79,7 +79,8 @@ def classify(store: Store, model, batch_size: int) -> int:
 def write_dashboard(store: Store, settings: Settings, model) -> str:
     """Rebuild outputs/index.html from the store."""
     history = Registry(settings.models_dir).history()
-    return str(pipeline.write_dashboard(store, settings, model.metadata, history))
+    evidence = pipeline.correction_evidence(store, settings, model)
+    return str(pipeline.write_dashboard(store, settings, model.metadata, history, evidence))
 
 
 @flow(name="rhetoric-run", log_prints=False)

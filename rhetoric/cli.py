@@ -82,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(suggest)
     _add_labels(suggest)
     suggest.set_defaults(handler=cmd_label_suggest)
+    audit = label_commands.add_parser("audit", help="a stratified sample of this corpus to review, or --report "
+                                                    "the champion's measured error on it")
+    audit.add_argument("-n", type=int, default=300, help="how many sentences (default 300)")
+    _add_db(audit)
+    audit.add_argument("--out", metavar="FILE", help="CSV to write (default: standard output)")
+    audit.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
+    audit.add_argument("--report", action="store_true",
+                       help="print the champion's precision, recall, TPR and FPR on the reviewed audit rows")
+    _add_models(audit)
+    _add_labels(audit)
+    audit.set_defaults(handler=cmd_label_audit)
     imp = label_commands.add_parser("import", help="convert a Label Studio JSON or doccano JSONL export")
     imp.add_argument("file", type=Path, metavar="FILE")
     imp.add_argument("--out", metavar="FILE", help="CSV to write (default: standard output)")
@@ -223,9 +234,15 @@ def _export_trends(store, settings: Settings, freq: str | None, by_outlet: bool)
     from rhetoric.registry import Registry
     from rhetoric.trends import trends_table
 
+    from rhetoric.pipeline import correction_evidence
+    from rhetoric.trends import evidence_rates
+
     champion = Registry(settings.models_dir).champion()
-    rates = champion.metadata.get("rates") if champion else None
-    return trends_table(store.article_frame_totals(), rates, freq=freq, by_outlet=by_outlet)
+    if champion is None:
+        return trends_table(store.article_frame_totals(), None, freq=freq, by_outlet=by_outlet)
+    evidence = correction_evidence(store, settings, champion)
+    return trends_table(store.article_frame_totals(), evidence_rates(evidence), freq=freq, by_outlet=by_outlet,
+                        rates_from={f: e["from"] for f, e in evidence.items()})
 
 
 def cmd_train(args) -> int:
@@ -265,6 +282,34 @@ def cmd_label_suggest(args) -> int:
     return 0
 
 
+def cmd_label_audit(args) -> int:
+    from rhetoric.audit import audit_metrics, draw_audit, load_audit, report_table
+    from rhetoric.errors import InputError
+    from rhetoric.labels import load_frames
+    from rhetoric.pipeline import open_store
+    from rhetoric.registry import ensure_champion
+
+    settings = _settings(args)
+    model = ensure_champion(settings.models_dir, settings.labels_dir)
+    frames = load_frames(settings.labels_dir)
+    store = open_store(settings)
+    if args.report:
+        audit = load_audit(settings.labels_dir, frames)
+        ids = audit["sentence_id"] if "sentence_id" in audit else []
+        print(report_table(audit_metrics(audit, store.texts_by_id(ids), model, frames)))
+        return 0
+    if args.n <= 0:
+        raise InputError(f"-n {args.n}: expected a positive number of sentences")
+    names = [f.name for f in frames if f.name in model.frames]
+    stored = store.export_sentences(names)
+    classified = stored[stored["model_version"] == model.version]
+    if classified.empty:
+        raise InputError(f"{settings.resolved_db_url()}: no sentence classified by the champion {model.version} is "
+                         "stored; run `rhetoric run` first")
+    _write_csv(draw_audit(classified, names, model.version, n=args.n, seed=args.seed), args.out)
+    return 0
+
+
 def cmd_label_import(args) -> int:
     from rhetoric.labelling import import_annotations
     from rhetoric.labels import load_frames
@@ -281,9 +326,12 @@ def cmd_charts(args) -> int:
 
     settings = _settings(args, out_dir=args.out)
     registry = Registry(settings.models_dir)
+    from rhetoric.pipeline import correction_evidence
+
     champion = registry.champion()
-    path = write_dashboard(open_store(settings), settings, champion.metadata if champion else None,
-                           registry.history())
+    store = open_store(settings)
+    evidence = correction_evidence(store, settings, champion) if champion else None
+    path = write_dashboard(store, settings, champion.metadata if champion else None, registry.history(), evidence)
     print(f"dashboard: {path}")
     return 0
 

@@ -128,3 +128,27 @@ def documents_of(table: pd.DataFrame) -> np.ndarray:
 def strata_of(table: pd.DataFrame) -> np.ndarray | None:
     """Each row's corpus, the stratum the bootstrap resamples within (None without a source column)."""
     return table["source"].astype(str).to_numpy() if "source" in table else None
+
+
+def weighted_rates(y_true: np.ndarray, y_pred: np.ndarray, frames: Sequence[str],
+                   weights: np.ndarray | None = None) -> dict[str, dict]:
+    """Per frame, weighted true- and false-positive rates, with the effective numbers of positives and
+    negatives behind them (Kish: (sum w)^2 / sum w^2), for the trend correction's rate uncertainty."""
+    y_true, y_pred = np.asarray(y_true, dtype=bool), np.asarray(y_pred, dtype=bool)
+    w = np.ones(len(y_true)) if weights is None else np.asarray(weights, dtype=float)
+    rates = {}
+    for j, name in enumerate(frames):
+        truth, flagged = y_true[:, j], y_pred[:, j]
+        positives, negatives = w[truth], w[~truth]
+        rates[name] = {
+            "tpr": float((w * (truth & flagged)).sum() / positives.sum()) if positives.sum() else 0.0,
+            "fpr": float((w * (~truth & flagged)).sum() / negatives.sum()) if negatives.sum() else 0.0,
+            "positives": _effective(positives), "negatives": _effective(negatives),
+            "reviewed": int(len(truth)),
+        }
+    return rates
+
+
+def _effective(weights: np.ndarray) -> float:
+    """Kish's effective sample size of weighted rows."""
+    return float(weights.sum() ** 2 / (weights ** 2).sum()) if len(weights) and weights.sum() else 0.0

@@ -176,8 +176,8 @@ def _parse_row(where: str, fields: list[str], header: list[str], names: list[str
             problems.append(f"{where}: unknown frame {frame!r}; expected one of {', '.join(sorted(names))}")
     origin = row.get("origin", "written").strip()
     if not origin:
-        problems.append(f"{where}: empty origin; a suggested row must be checked by a person, who corrects "
-                        "its frames and then sets origin to 'reviewed'")
+        problems.append(f"{where}: empty origin; a suggested or audit row must be checked by a person, who "
+                        "corrects its frames and then sets origin to 'reviewed' (or 'audit' under labels/audit/)")
     elif origin not in ORIGINS:
         problems.append(f"{where}: origin {origin!r} is not one of {', '.join(ORIGINS)}; use the one that says "
                         "where the label came from")
@@ -226,6 +226,8 @@ def load_label_sets(labels_dir: Path) -> tuple[tuple[Frame, ...], pd.DataFrame, 
     frames = load_frames(labels_dir)
     table = load_labels(labels_dir, frames)
     held_out = load_eval_labels(labels_dir, frames)
+    # audit files (labels/audit/) never train, but a row nobody reviewed is refused here too
+    _load_dir(Path(labels_dir), sorted((Path(labels_dir) / "audit").glob("*.csv")), frames)
     check_disjoint(table, held_out)
     return frames, table, held_out
 

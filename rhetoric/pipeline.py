@@ -341,9 +341,17 @@ def _unlock_file(handle) -> None:
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def write_dashboard(store: Store, settings: Settings, model_meta: dict | None, history: list[dict]) -> Path:
+def correction_evidence(store: Store, settings: Settings, model) -> dict:
+    """Per frame, the error rates the trend correction uses and where they come from (audit, eval, cv)."""
+    from rhetoric.audit import correction_evidence as evidence
+
+    return evidence(model, settings.labels_dir, load_frames(settings.labels_dir), store)
+
+
+def write_dashboard(store: Store, settings: Settings, model_meta: dict | None, history: list[dict],
+                    evidence: dict | None = None) -> Path:
     """Build the dashboard from the store and write it to OUT/index.html (atomically)."""
-    data = dashboard_data(store, frame_titles(settings, model_meta), model_meta, history)
+    data = dashboard_data(store, frame_titles(settings, model_meta), model_meta, history, evidence=evidence)
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     path = settings.out_dir / "index.html"
     tmp = path.with_suffix(".html.tmp")

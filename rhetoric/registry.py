@@ -34,7 +34,7 @@ import sklearn
 from rhetoric import __version__
 from rhetoric.errors import ModelError
 from rhetoric.card import model_card
-from rhetoric.evaluation import documents_of, row_weights, split_eval, strata_of, weighted_metrics
+from rhetoric.evaluation import documents_of, row_weights, split_eval, strata_of, weighted_metrics, weighted_rates
 from rhetoric.labels import Frame, label_matrix, label_set_hash, load_label_sets
 from rhetoric.model import DEFAULT_CANDIDATE, FrameModel, TrainedModel, frame_metrics, keyword_baseline, train
 
@@ -245,6 +245,7 @@ def describe(trained: TrainedModel, frames: Sequence[Frame], table: pd.DataFrame
                                  if r["candidate"] == trained.candidate), None),
         "calibration": {n: [float(a), float(b)] for n, (a, b) in zip(names, trained.model.calibration)},
         "rates": trained.rates,
+        "rates_eval": _real_rates(trained.model, real, frames),
         "metrics": {"cv": trained.cv, **splits, "eval": splits["real"] or splits["written"],
                     "baseline_cv": baseline(table, frames), "baseline_real": baseline(real, frames),
                     "baseline_written": baseline(written, frames),
@@ -257,6 +258,14 @@ def describe(trained: TrainedModel, frames: Sequence[Frame], table: pd.DataFrame
                                   .value_counts().sort_index().items()} if "source" in table else {}),
                      "batches": int(table["batch"].nunique())},
     }
+
+
+def _real_rates(model: FrameModel, real: pd.DataFrame, frames: Sequence[Frame]) -> dict | None:
+    """Weighted TPR and FPR on the real-text split (what the trend correction uses without an audit)."""
+    if real.empty:
+        return None
+    predicted, _ = model.predict(list(real["text"]))
+    return weighted_rates(label_matrix(real, frames), predicted, [f.name for f in frames], row_weights(real))
 
 
 def ensure_champion(models_dir: Path, labels_dir: Path) -> LoadedModel:

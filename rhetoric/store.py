@@ -369,6 +369,15 @@ class Store:
                                   columns=["sentence_id", "frame", "label", "score", "model_version"])
         return _widen(table, scored, frames)
 
+    def texts_by_id(self, sentence_ids: Iterable) -> pd.DataFrame:
+        """sentence_id, text of the stored sentences among these ids (audit rows are matched this way)."""
+        wanted = sorted({int(i) for i in sentence_ids if str(i).strip().lstrip("-").isdigit()})
+        rows: list[tuple] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(wanted, 500):
+                rows.extend(conn.execute(select(sentences.c.id, sentences.c.text).where(sentences.c.id.in_(chunk))))
+        return pd.DataFrame(rows, columns=["sentence_id", "text"])
+
     def sentence_texts(self) -> pd.DataFrame:
         """sentence_id, text, source, outlet, published, language of every stored sentence."""
         query = (select(sentences.c.id, sentences.c.text, articles.c.source, articles.c.outlet,
@@ -471,7 +480,7 @@ def _widen(table: pd.DataFrame, scored: pd.DataFrame, frames: Sequence[str]) -> 
     for frame in frames:
         out[f"score_{frame}"] = scores[frame].reindex(out.index) if frame in scores else float("nan")
     out["model_version"] = versions.reindex(out.index)
-    return out.reset_index(drop=True)
+    return out.reset_index()
 
 
 def _lookup(conn, key_column, value_column, keys: Iterable) -> dict:

@@ -202,13 +202,15 @@ def _rate_draws(rng: np.random.Generator, rates: dict, reps: int) -> tuple[np.nd
 
 
 def trends_table(totals: pd.DataFrame, rates: dict | None, freq: str | None = None,
-                 by_outlet: bool = False, seed: int = 0) -> pd.DataFrame:
+                 by_outlet: bool = False, seed: int = 0, rates_from: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The `export trends` table: one row per period x frame (x outlet), period as YYYY-MM-DD.
 
-    totals is Store.article_frame_totals(); articles without a date are left out.
+    totals is Store.article_frame_totals(); articles without a date are left out. The last
+    column, rates_from, says where each frame's correction rates come from (audit, eval, cv),
+    or "none" when there were no rates and the share is not adjusted.
     """
     group_cols = ["period"] + (["outlet"] if by_outlet else [])
-    columns = group_cols + ESTIMATE_COLUMNS
+    columns = group_cols + ESTIMATE_COLUMNS + ["rates_from"]
     if totals.empty:
         return pd.DataFrame(columns=columns)
     articles, frames = article_table(totals)
@@ -219,6 +221,7 @@ def trends_table(totals: pd.DataFrame, rates: dict | None, freq: str | None = No
     dated = dated.assign(period=period_starts(dated["published"], freq))
     table = estimate_shares(dated, frames, group_cols, rates, seed=seed)
     table["period"] = pd.to_datetime(table["period"]).dt.strftime("%Y-%m-%d")
+    table["rates_from"] = table["frame"].map(lambda f: (rates_from or {}).get(f) or ("cv" if (rates or {}).get(f) else "none"))
     return table[columns]
 
 
@@ -249,12 +252,14 @@ class DashboardData:
     cooccurrence: pd.DataFrame  # frame_a, frame_b, count
     sentences: pd.DataFrame  # drill-down: frame, period, published, outlet, title, url, source, text, score
     model: dict = field(default_factory=dict)  # version, macro_f1, adjusted
+    # frame -> the correction rates in use: tpr, fpr, positives, negatives, reviewed, from (audit/eval/cv)
+    evidence: dict = field(default_factory=dict)
     model_changes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["version", "promoted_at", "macro_f1"]))
 
 
 def dashboard_data(store, frame_titles: dict[str, str], model_meta: dict | None,
-                   history: list[dict], freq: str | None = None) -> DashboardData:
+                   history: list[dict], freq: str | None = None, evidence: dict | None = None) -> DashboardData:
     """Query the store once per aggregate and build the dashboard's data."""
     totals = store.article_frame_totals()
     freq = resolve_freq(totals, freq)
@@ -263,7 +268,14 @@ def dashboard_data(store, frame_titles: dict[str, str], model_meta: dict | None,
     frames = list(dict.fromkeys([*frame_titles, *sorted(totals["frame"].unique())]))
     top = {frame: store.top_sentences(frame, limit=limit) for frame in frames}
     return build_dashboard_data(totals, store.corpus_summary(), store.cooccurrence(), top,
-                                frame_titles, model_meta, history, freq)
+                                frame_titles, model_meta, history, freq, evidence)
+
+
+def evidence_rates(evidence: dict | None) -> dict | None:
+    """The rates part of correction evidence, in the shape rate_arrays reads."""
+    if not evidence:
+        return None
+    return {f: {k: e[k] for k in ("tpr", "fpr", "positives", "negatives")} for f, e in evidence.items()}
 
 
 def resolve_freq(totals: pd.DataFrame, freq: str | None) -> str:
@@ -277,11 +289,17 @@ def resolve_freq(totals: pd.DataFrame, freq: str | None) -> str:
 def build_dashboard_data(totals: pd.DataFrame, summary: dict, cooccurrence: pd.DataFrame,
                          top_sentences: Mapping[str, pd.DataFrame], frame_titles: dict[str, str],
                          model_meta: dict | None, history: list[dict],
-                         freq: str | None = None) -> DashboardData:
-    """DashboardData from what the store returns (no database access here)."""
+                         freq: str | None = None, evidence: dict | None = None) -> DashboardData:
+    """DashboardData from what the store returns (no database access here).
+
+    evidence (rhetoric.audit.correction_evidence) gives each frame's rates and their source;
+    without it the champion's cross-validated rates are used.
+    """
     freq = resolve_freq(totals, freq)
     meta = model_meta or {}
-    rates = meta.get("rates") or None
+    rates = evidence_rates(evidence) or meta.get("rates") or None
+    evidence = evidence or {f: {**r, "from": "cv", "reviewed": int((r.get("positives") or 0) + (r.get("negatives") or 0))}
+                            for f, r in (meta.get("rates") or {}).items()}
     titles = dict(frame_titles)
     for frame in sorted(set(totals["frame"]) if len(totals) else ()):
         titles.setdefault(frame, frame.replace("_", " ").capitalize())
@@ -290,7 +308,7 @@ def build_dashboard_data(totals: pd.DataFrame, summary: dict, cooccurrence: pd.D
     changes["promoted_at"] = pd.to_datetime(changes["promoted_at"], utc=True, format="ISO8601").dt.tz_localize(None)
     return DashboardData(
         summary=summary, frame_titles=titles, freq=freq,
-        trends=trends_table(totals, rates, freq),
+        trends=trends_table(totals, rates, freq, rates_from={f: e["from"] for f, e in evidence.items()}),
         outlets=outlet_shares(totals, rates),
         cooccurrence=cooccurrence,
         sentences=drilldown_sentences(top_sentences, freq),
@@ -298,6 +316,7 @@ def build_dashboard_data(totals: pd.DataFrame, summary: dict, cooccurrence: pd.D
                "languages": list(meta.get("languages") or ["en"]),
                "evaluated_on": "real text" if (meta.get("metrics") or {}).get("real") else "written text"},
         model_changes=changes.sort_values("promoted_at").reset_index(drop=True),
+        evidence=evidence,
     )
 
 

@@ -30,6 +30,7 @@ h2{font-size:19px;margin:28px 0 8px}
 .chip i{display:inline-block;width:14px;height:14px;border-radius:3px}
 .card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px;margin:10px 0}
 .note{color:#555;font-size:14px;line-height:1.45;max-width:900px}
+.warning{background:#fff4e5;border-left:4px solid #e8a33d;padding:8px 12px;font-size:14px;max-width:900px}
 .controls{display:flex;flex-wrap:wrap;gap:14px;align-items:center;margin:8px 0}
 .controls label{font-size:14px;color:#444}
 select{font-size:14px;padding:3px}
@@ -93,6 +94,7 @@ def dashboard_html(data: DashboardData) -> str:
 <section id="over-time"><h2>Which frames are rising, and since when</h2>
 <p class="note">{_estimator_note(data)} Click a point to read that {word}'s sentences below.</p>
 <div class="card">{div['chart-share']}</div><div class="card">{div['chart-volume']}</div></section>
+{_trust(data)}
 <section id="outlets"><h2>In which outlets</h2>
 <p class="note">Each row is one outlet, 100% being that outlet's own sentences, so large and small
 outlets compare fairly. Outlets are ordered by volume.</p><div class="card">{div['chart-outlets']}</div></section>
@@ -158,12 +160,44 @@ def _estimator_note(data: DashboardData) -> str:
     if not data.model.get("adjusted"):
         return ("Each panel is one frame: the raw share of sentences the model labels with it (the champion "
                 "records no error rates, so no correction is made) and a 90% band from a bootstrap over articles.")
-    return ("Each panel is one frame: its share of sentences, corrected for the champion's cross-validated "
-            "true- and false-positive rates (adjusted classify-and-count), and a shaded 90% band from a "
+    return ("Each panel is one frame: its share of sentences, corrected for the champion's measured "
+            "true- and false-positive rates (adjusted classify-and-count; where each frame's rates come from is "
+            "in the table below the charts), and a shaded 90% band from a "
             "bootstrap over articles. A wide band means a thin period: read the volume chart before "
             "trusting a jump. Where the band includes the uncertainty of the error rates, that part moves "
             "all periods together, so a steady rise can be real even when neighbouring bands overlap. "
             "Dashed lines mark when a new champion model took over.")
+
+
+_SOURCE_WORDS = {
+    "audit": "an audit of this corpus (labels/audit/)",
+    "eval": "the real-text evaluation split (other text)",
+    "cv": "cross-validation on the training labels (other text)",
+}
+
+
+def _trust(data: DashboardData) -> str:
+    """How far to trust the corrected shares: per frame, the rates in use, their source and what they rest on."""
+    evidence = data.evidence or {}
+    if not evidence:
+        return ""
+    rows = "".join(
+        f'<tr data-frame="{html.escape(frame)}"><td>{html.escape(data.frame_titles.get(frame, frame))}</td>'
+        f"<td>{e['tpr']:.2f}</td><td>{e['fpr']:.3f}</td><td>{html.escape(_SOURCE_WORDS.get(e['from'], e['from']))}</td>"
+        f"<td>{int(e.get('reviewed') or 0):,}</td></tr>"
+        for frame, e in evidence.items())
+    audited = [f for f, e in evidence.items() if e["from"] == "audit"]
+    warning = "" if len(audited) == len(evidence) else (
+        f'<p class="warning" id="no-audit">Rates measured on other text for '
+        f"{html.escape(', '.join(data.frame_titles.get(f, f) for f in evidence if f not in audited))}: "
+        "run <code>rhetoric label audit</code>, review the sample, save it under labels/audit/ and rebuild, so that "
+        "the correction uses this corpus's own error rates.</p>")
+    return f"""<section id="trust"><h2>How far to trust these shares</h2>
+<p class="note">The correction divides out each frame's error rates: the share of sentences that carry the frame
+and that the model flags (true-positive rate, TPR) and the share of those without it that it flags anyway
+(false-positive rate, FPR). Rates measured on other text can be wrong for this corpus.</p>{warning}
+<div class="scroll"><table id="trust-table"><thead><tr><th>Frame</th><th>TPR</th><th>FPR</th><th>Measured on</th>
+<th>Reviewed sentences</th></tr></thead><tbody>{rows}</tbody></table></div></section>"""
 
 
 def _drilldown(data: DashboardData) -> str:

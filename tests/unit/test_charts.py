@@ -160,3 +160,18 @@ def test_an_empty_store_gives_a_page_that_says_so(tmp_path):
     page = dashboard_html(dashboard_data(store, TITLES, None, []))
     assert page.count("No dated articles with predictions yet") >= 2
     assert "0 articles, 0 sentences" in page and ">Peace talks</option>" in page
+
+
+def test_trust_panel_lists_rates_sources_and_warns_without_an_audit(data):
+    from dataclasses import replace
+
+    evidence = {"peace_talks": {"tpr": 0.74, "fpr": 0.009, "positives": 134.0, "negatives": 3383.0,
+                                "reviewed": 5618, "from": "eval"},
+                "anti_sanctions": {"tpr": 0.61, "fpr": 0.001, "positives": 30.0, "negatives": 270.0,
+                                   "reviewed": 300, "from": "audit"}}
+    page = dashboard_html(replace(data, evidence=evidence))
+    assert 'id="trust-table"' in page and "real-text evaluation split (other text)" in page
+    assert "an audit of this corpus" in page and "5,618" in page and "0.009" in page
+    assert 'id="no-audit"' in page and "run <code>rhetoric label audit</code>" in page
+    audited = {f: {**e, "from": "audit"} for f, e in evidence.items()}
+    assert 'id="no-audit"' not in dashboard_html(replace(data, evidence=audited))

@@ -74,7 +74,7 @@ def test_rows_parse_with_ordered_frames_and_defaults(labels):
      "labels/x.csv:3: the same text is labelled (no frame) here and 'peace_talks' at labels/x.csv:2"),
     ("text,labels\nSome text.,peace_talks\n", "labels/x.csv:1: missing column(s) frames"),
     (HEADER + "Some text.,,guessed,b\n", "labels/x.csv:2: origin 'guessed' is not one of seed, written, imported, reviewed"),
-    (HEADER + "Some text.,peace_talks,,b\n", "labels/x.csv:2: empty origin; a suggested row must be checked by a person"),
+    (HEADER + "Some text.,peace_talks,,b\n", "labels/x.csv:2: empty origin; a suggested or audit row must be checked by a person"),
 ])
 def test_each_problem_names_file_line_and_fix(labels, body, expected):
     write(labels, "x.csv", body)

@@ -14,7 +14,7 @@ from rhetoric.trends import (
 
 RATES = {"alpha": {"tpr": 0.75, "fpr": 0.04}, "beta": {"tpr": 0.85, "fpr": 0.02}}
 EXPORT = ["period", "frame", "articles", "sentences", "count", "share", "adjusted_share",
-          "share_low", "share_high"]
+          "share_low", "share_high", "rates_from"]
 
 
 def simulate(truth: dict[str, np.ndarray], rates: dict, articles_per_period: int, seed: int,
@@ -231,3 +231,26 @@ def test_dashboard_data_reads_the_store(tmp_path):
     assert drill["text"].tolist() == ["Undated sanctions claim.", "Sanctions are illegal.", "Sanctions fail."]
     assert drill["period"].tolist() == ["", "2024-01-01", "2024-03-01"]
     assert data.model["adjusted"] is False
+
+
+def test_rates_from_says_where_each_frames_rates_come_from():
+    totals = simulate({"alpha": np.array([0.1, 0.2]), "beta": np.array([0.05, 0.05])}, RATES, 30, seed=5)
+    table = trends_table(totals, {"alpha": RATES["alpha"]}, "Y", rates_from={"alpha": "audit"})
+    assert set(table.loc[table["frame"] == "alpha", "rates_from"]) == {"audit"}
+    assert set(table.loc[table["frame"] == "beta", "rates_from"]) == {"none"}  # no rates: not adjusted
+    plain = trends_table(totals, {"alpha": RATES["alpha"]}, "Y")
+    assert set(plain.loc[plain["frame"] == "alpha", "rates_from"]) == {"cv"}
+
+
+def test_dashboard_data_uses_the_evidence_rates_and_keeps_their_source():
+    totals = simulate({"alpha": np.array([0.1, 0.2])}, RATES, 30, seed=6)
+    evidence = {"alpha": {"tpr": 0.5, "fpr": 0.01, "positives": 40.0, "negatives": 400.0, "reviewed": 440,
+                          "from": "eval"}}
+    meta = {"version": "v3", "rates": {"alpha": RATES["alpha"]}, "metrics": {}}
+    data = build_dashboard_data(totals, {}, pd.DataFrame(columns=["frame_a", "frame_b", "count"]), {}, {}, meta, [],
+                                evidence=evidence)
+    assert set(data.trends["rates_from"]) == {"eval"}
+    assert data.evidence["alpha"]["from"] == "eval"
+    cv = build_dashboard_data(totals, {}, pd.DataFrame(columns=["frame_a", "frame_b", "count"]), {}, {}, meta, [])
+    assert not np.allclose(cv.trends["adjusted_share"], data.trends["adjusted_share"])
+    assert set(cv.trends["rates_from"]) == {"cv"}
