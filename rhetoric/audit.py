@@ -195,7 +195,7 @@ def audit_rates(metrics: dict) -> dict[str, dict]:
     for name, m in metrics.get("per_frame", {}).items():
         if m["positives"] >= MIN_AUDIT_POSITIVES and m["negatives"] >= MIN_AUDIT_NEGATIVES \
                 and not np.isnan(m["tpr"]) and not np.isnan(m["fpr"]):
-            rates[name] = {"tpr": m["tpr"], "fpr": m["fpr"], "positives": m["effective_positives"],
+            rates[name] = {"tpr": min(1.0, m["tpr"]), "fpr": min(1.0, m["fpr"]), "positives": m["effective_positives"],
                            "negatives": m["effective_negatives"], "reviewed": m["positives"] + m["negatives"]}
     return rates
 

@@ -141,8 +141,9 @@ def weighted_rates(y_true: np.ndarray, y_pred: np.ndarray, frames: Sequence[str]
         truth, flagged = y_true[:, j], y_pred[:, j]
         positives, negatives = w[truth], w[~truth]
         rates[name] = {
-            "tpr": float((w * (truth & flagged)).sum() / positives.sum()) if positives.sum() else 0.0,
-            "fpr": float((w * (~truth & flagged)).sum() / negatives.sum()) if negatives.sum() else 0.0,
+            # clipped: summing float weights can land a hair above 1
+            "tpr": min(1.0, float((w * (truth & flagged)).sum() / positives.sum())) if positives.sum() else 0.0,
+            "fpr": min(1.0, float((w * (~truth & flagged)).sum() / negatives.sum())) if negatives.sum() else 0.0,
             "positives": _effective(positives), "negatives": _effective(negatives),
             "reviewed": int(len(truth)),
         }
