@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     suggest.add_argument("--topical", type=float, default=0.0, metavar="SHARE",
                          help="share of the n that mention a frame's topic words but are not flagged with it (default 0)")
     suggest.add_argument("--seed", type=int, default=0, help="seed of the random and topical draws (default 0)")
+    suggest.add_argument("--period", metavar="P",
+                         help="only sentences of articles published in P: YYYY, YYYY-Qn, YYYY-MM, YYYY-MM-DD or START..END")
+    suggest.add_argument("--outlet", metavar="O", help="only sentences of this outlet")
+    suggest.add_argument("--frame", metavar="F",
+                         help="the sentences the dashboard's drill-down shows for frame F (flagged, highest score "
+                              "first) instead of the least sure ones")
     _add_models(suggest)
     _add_labels(suggest)
     suggest.set_defaults(handler=cmd_label_suggest)
@@ -258,7 +264,7 @@ def cmd_train(args) -> int:
 
 def cmd_label_suggest(args) -> int:
     from rhetoric.errors import InputError
-    from rhetoric.labelling import suggest
+    from rhetoric.labelling import shown_sentences, suggest
     from rhetoric.labels import load_eval_labels, load_frames, load_labels
     from rhetoric.pipeline import open_store
     from rhetoric.registry import ensure_champion
@@ -275,11 +281,36 @@ def cmd_label_suggest(args) -> int:
             raise InputError(f"{flag} {share}: expected a share between 0 and 1")
     if args.random + args.topical > 1.0:
         raise InputError(f"--random {args.random} and --topical {args.topical} add up to more than 1; lower one")
-    table = suggest(open_store(settings).sentence_texts(), model, n=args.n, exclude=labelled,
-                    random_share=args.random, topical_share=args.topical,
-                    topics={f.name: f.topics for f in frames}, seed=args.seed)
+    stored = _filtered(open_store(settings).sentence_texts(), model, args.period, args.outlet)
+    if args.frame:
+        table = shown_sentences(stored, model, args.frame, n=args.n)
+    else:
+        table = suggest(stored, model, n=args.n, exclude=labelled, random_share=args.random,
+                        topical_share=args.topical, topics={f.name: f.topics for f in frames}, seed=args.seed)
     _write_csv(table, args.out)
     return 0
+
+
+def _filtered(stored, model, period: str | None, outlet: str | None):
+    """Stored sentences the model can read, in the period and outlet asked for."""
+    import pandas as pd
+
+    from rhetoric.errors import InputError
+    from rhetoric.labelling import period_bounds
+    from rhetoric.pipeline import model_languages
+
+    languages = set(model_languages(model))
+    stored = stored[stored["language"].isna() | stored["language"].isin(languages)]
+    if outlet:
+        if outlet not in set(stored["outlet"].dropna()):
+            known = ", ".join(sorted(stored["outlet"].dropna().unique())[:12])
+            raise InputError(f"--outlet {outlet!r}: no stored article from it; stored outlets include {known}")
+        stored = stored[stored["outlet"] == outlet]
+    if period:
+        start, end = period_bounds(period)
+        published = pd.to_datetime(stored["published"])
+        stored = stored[(published >= start) & (published < end)]
+    return stored
 
 
 def cmd_label_audit(args) -> int:

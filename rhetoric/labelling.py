@@ -65,6 +65,47 @@ def suggest(sentences: pd.DataFrame, model, n: int = 50, exclude: Iterable[str] 
     return _suggest_frame(pool.iloc[picked], labels[picked], scores[picked], model, reasons)
 
 
+def period_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[start, end) of a period written YYYY, YYYY-Qn, YYYY-MM, YYYY-MM-DD (a day) or START..END (dates).
+
+    Raises:
+        InputError: the period is in none of these forms.
+    """
+    text = str(period).strip()
+    try:
+        if ".." in text:
+            start, end = (pd.Timestamp(part) for part in text.split("..", 1))
+            return start, end + pd.Timedelta(days=1)
+        if len(text) == 4 and text.isdigit():
+            return pd.Timestamp(f"{text}-01-01"), pd.Timestamp(f"{int(text) + 1}-01-01")
+        if len(text) == 7 and text[4:6].upper() == "-Q" and text[6] in "1234":
+            start = pd.Timestamp(f"{text[:4]}-{3 * int(text[6]) - 2:02d}-01")
+            return start, start + pd.DateOffset(months=3)
+        if len(text) == 7:
+            start = pd.Timestamp(f"{text}-01")
+            return start, start + pd.DateOffset(months=1)
+        day = pd.Timestamp(text)
+        return day, day + pd.Timedelta(days=1)
+    except ValueError:
+        raise InputError(f"--period {period!r}: expected YYYY, YYYY-Qn, YYYY-MM, YYYY-MM-DD or START..END "
+                         "(e.g. 2024-Q1 or 2024-01-01..2024-03-31)") from None
+
+
+def shown_sentences(sentences: pd.DataFrame, model, frame: str, n: int = 50) -> pd.DataFrame:
+    """The sentences the drill-down shows for a frame: flagged by the model, highest score first, as labels rows."""
+    if frame not in model.frames:
+        raise InputError(f"--frame {frame!r}: the champion knows {', '.join(model.frames)}")
+    pool = sentences.drop_duplicates(subset="text").reset_index(drop=True)
+    if pool.empty:
+        empty = np.zeros((0, len(model.frames)))
+        return _suggest_frame(pool, empty.astype(bool), empty, model, [])
+    labels, scores = model.predict(list(pool["text"]))
+    j = model.frames.index(frame)
+    flagged = np.flatnonzero(labels[:, j])
+    picked = flagged[np.argsort(-scores[flagged, j], kind="stable")][:n]
+    return _suggest_frame(pool.iloc[picked], labels[picked], scores[picked], model, ["shown"] * len(picked))
+
+
 def _topical(pool: pd.DataFrame, labels: np.ndarray, frames: Sequence[str], topics: dict[str, Sequence[str]]) -> np.ndarray:
     """Rows that mention some frame's topic words while the model does not flag that frame."""
     from rhetoric.corpora import topic_pattern

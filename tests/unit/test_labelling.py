@@ -131,3 +131,35 @@ def test_suggest_topical_skips_sentences_already_flagged_for_that_frame():
     out = suggest(sentences(texts), FixedModel(), n=1, topical_share=1.0,
                   topics={"multipolarity": ["sanction"]}, seed=1)
     assert list(out["text"]) == [texts[1]]
+
+
+@pytest.mark.parametrize("period, start, end", [
+    ("2024", "2024-01-01", "2025-01-01"),
+    ("2024-Q2", "2024-04-01", "2024-07-01"),
+    ("2024-02", "2024-02-01", "2024-03-01"),
+    ("2024-02-29", "2024-02-29", "2024-03-01"),
+    ("2024-01-01..2024-03-31", "2024-01-01", "2024-04-01"),
+])
+def test_period_bounds(period, start, end):
+    from rhetoric.labelling import period_bounds
+
+    assert period_bounds(period) == (pd.Timestamp(start), pd.Timestamp(end))
+
+
+def test_a_bad_period_is_one_clear_error():
+    from rhetoric.labelling import period_bounds
+
+    with pytest.raises(InputError, match="--period 'spring': expected YYYY, YYYY-Qn"):
+        period_bounds("spring")
+
+
+def test_shown_sentences_are_the_flagged_ones_highest_score_first():
+    from rhetoric.labelling import shown_sentences
+
+    texts = ["Alpha claim score 0.9 strong.", "Beta note score 0.2 weak.", "Gamma claim score 0.6 middling.",
+             "Delta claim score 0.7 firm."]
+    out = shown_sentences(sentences(texts), FixedModel(), "multipolarity", n=2)
+    assert list(out["text"]) == [texts[0], texts[3]]
+    assert set(out["reason"]) == {"shown"} and set(out["origin"]) == {""}
+    with pytest.raises(InputError, match="--frame 'blame'"):
+        shown_sentences(sentences(texts), FixedModel(), "blame")
