@@ -76,8 +76,9 @@ def share_over_time(trends: pd.DataFrame, titles: Mapping[str, str], freq: str =
     fig.update_layout(template=TEMPLATE, title=title, height=150 + 200 * len(frames), hovermode="closest",
                       showlegend=False)
     colours = frame_colors(titles)
+    every_period = _all_periods(pd.to_datetime(trends["period"]), freq)
     for row, frame in enumerate(frames, start=1):
-        rows = trends[trends["frame"] == frame].sort_values("period")
+        rows = _with_gaps(trends[trends["frame"] == frame], every_period)
         colour = colours.get(frame, PALETTE[-1])
         for trace in _share_traces(rows, frame, frame_title(frame, titles), colour, word):
             fig.add_trace(trace, row=row, col=1)
@@ -86,40 +87,89 @@ def share_over_time(trends: pd.DataFrame, titles: Mapping[str, str], freq: str =
                          tickformat=".1%" if top < 0.05 else ".0%")
         fig.layout.annotations[row - 1].font = {"color": colour, "size": 15}
     fig.update_xaxes(title_text=f"{word.capitalize()} (first day)", row=len(frames), col=1)
-    _mark_model_changes(fig, model_changes, pd.to_datetime(trends["period"]))
+    _mark_model_changes(fig, model_changes, pd.to_datetime(trends["period"]), freq)
     return fig
+
+
+def _all_periods(periods: pd.Series, freq: str) -> pd.DatetimeIndex:
+    """Every period start from the first to the last, so that periods without articles show as gaps."""
+    if periods.empty:
+        return pd.DatetimeIndex([])
+    step = {"W": "W-MON", "M": "MS", "Q": "QS", "Y": "YS"}.get(freq, "MS")
+    return pd.date_range(periods.min(), periods.max(), freq=step).union(pd.DatetimeIndex(periods.unique()))
+
+
+def _with_gaps(rows: pd.DataFrame, every_period: pd.DatetimeIndex) -> pd.DataFrame:
+    """One row per period, empty (NaN) where the period has no articles: lines break there."""
+    rows = rows.assign(period=pd.to_datetime(rows["period"])).set_index("period")
+    out = rows.reindex(every_period)
+    out.index.name = "period"
+    out = out.reset_index()
+    out["period"] = out["period"].dt.strftime("%Y-%m-%d")
+    return out
+
+
+def _segments(defined: np.ndarray) -> list[np.ndarray]:
+    """Index runs where defined is true."""
+    runs, current = [], []
+    for i, ok in enumerate(defined):
+        if ok:
+            current.append(i)
+        elif current:
+            runs.append(np.array(current))
+            current = []
+    if current:
+        runs.append(np.array(current))
+    return runs
 
 
 def _share_traces(rows: pd.DataFrame, frame: str, name: str, colour: str, word: str) -> list[go.Scatter]:
     x = pd.to_datetime(rows["period"])
-    band = go.Scatter(
-        x=pd.concat([x, x[::-1]]), y=pd.concat([rows["share_high"], rows["share_low"][::-1]]),
-        fill="toself", fillcolor=_rgba(colour, 0.22), line={"width": 0}, hoverinfo="skip",
-        legendgroup=frame, showlegend=False, name=f"{name} (90% band)")
+    bands = []
+    for run in _segments(rows["adjusted_share"].notna().to_numpy()):
+        xs, high, low = x.iloc[run], rows["share_high"].iloc[run], rows["share_low"].iloc[run]
+        # mode "lines" with no width: the default for short traces adds markers in the next palette colour
+        bands.append(go.Scatter(
+            x=pd.concat([xs, xs[::-1]]), y=pd.concat([high, low[::-1]]), mode="lines",
+            fill="toself", fillcolor=_rgba(colour, 0.22), line={"width": 0, "color": colour}, hoverinfo="skip",
+            legendgroup=frame, showlegend=False, name=f"{name} (90% band)"))
     custom = np.column_stack([np.full(len(rows), frame), rows["period"], rows["count"], rows["sentences"],
                               rows["articles"], rows["share"], rows["share_low"], rows["share_high"]])
     line = go.Scatter(
-        x=x, y=rows["adjusted_share"], mode="lines+markers", name=name, legendgroup=frame,
+        x=x, y=rows["adjusted_share"], mode="lines+markers", name=name, legendgroup=frame, connectgaps=False,
         line={"color": colour, "width": 2}, marker={"size": 6}, customdata=custom,
         hovertemplate=(f"<b>{name}</b><br>{word.capitalize()} from %{{customdata[1]}}<br>"
                        "Adjusted share: %{y:.1%} (90% band %{customdata[6]:.1%}-%{customdata[7]:.1%})<br>"
                        "Labelled: %{customdata[2]:,} of %{customdata[3]:,} sentences (raw %{customdata[5]:.1%})<br>"
                        "Articles: %{customdata[4]:,}<br><i>Click for the sentences</i><extra></extra>"))
-    return [band, line]
+    return [*bands, line]
 
 
-def _mark_model_changes(fig: go.Figure, changes: pd.DataFrame | None, periods: pd.Series) -> None:
+PERIOD_DAYS = {"W": 7, "M": 31, "Q": 92, "Y": 366}
+
+
+def _mark_model_changes(fig: go.Figure, changes: pd.DataFrame | None, periods: pd.Series, freq: str = "M") -> None:
+    """Dashed lines where a new champion took over, only inside the span of the data (never stretching the
+    axis past it); when several fall in one period only the last is drawn, so labels do not pile up."""
     if changes is None or changes.empty:
         return
-    first, last = periods.min(), periods.max() + pd.Timedelta(days=366)
-    for change in changes.itertuples():
-        when = pd.Timestamp(change.promoted_at)
-        if pd.isna(when) or not first <= when <= last:
-            continue
+    first, last = periods.min(), periods.max() + pd.Timedelta(days=PERIOD_DAYS.get(freq, 31))
+    inside = changes.assign(when=pd.to_datetime(changes["promoted_at"]))
+    inside = inside[(inside["when"] >= first) & (inside["when"] <= last)]
+    if inside.empty:
+        return
+    inside = inside.assign(slot=period_slot(inside["when"], freq)).drop_duplicates("slot", keep="last")
+    for change in inside.itertuples():
+        when = change.when
         fig.add_shape(type="line", x0=when, x1=when, y0=0, y1=1, xref="x", yref="paper",
                       line={"color": "#555", "width": 1, "dash": "dash"})
         fig.add_annotation(x=when, y=1, xref="x", yref="paper", yanchor="top", xanchor="left", showarrow=False,
                            text=f"model {change.version}", font={"size": 11, "color": "#555"})
+
+
+def period_slot(when: pd.Series, freq: str) -> pd.Series:
+    """The period each moment falls in, as a sortable key."""
+    return pd.to_datetime(when).dt.to_period({"W": "W", "M": "M", "Q": "Q", "Y": "Y"}.get(freq, "M")).astype(str)
 
 
 def volume_over_time(trends: pd.DataFrame, freq: str = "M") -> go.Figure:
@@ -132,8 +182,10 @@ def volume_over_time(trends: pd.DataFrame, freq: str = "M") -> go.Figure:
     if trends.empty:
         return _empty(fig, "No dated articles with predictions yet")
     volume = trends.drop_duplicates("period").sort_values("period")
+    # bars as wide as 80% of a period and centred on its first day, where the share chart's points sit
+    width = 0.8 * PERIOD_DAYS.get(freq, 31) * 86_400_000
     fig.add_trace(go.Bar(
-        x=pd.to_datetime(volume["period"]), y=volume["sentences"], name="Sentences",
+        x=pd.to_datetime(volume["period"]), y=volume["sentences"], name="Sentences", width=width,
         marker={"color": "#9a9a9a"}, customdata=np.column_stack([volume["period"], volume["articles"]]),
         hovertemplate=(f"{word.capitalize()} from %{{customdata[0]}}<br>Sentences: %{{y:,}}<br>"
                        "Articles: %{customdata[1]:,}<extra></extra>")))

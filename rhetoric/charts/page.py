@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from datetime import date, datetime
 
 import pandas as pd
@@ -214,12 +215,13 @@ def _drilldown(data: DashboardData) -> str:
     body = "".join(_sentence_row(r) for r in rows.itertuples())
     return f"""<section id="drilldown"><h2>What exactly was said</h2>
 <p class="note">The sentences the champion scores highest for a frame (up to 25 per period), with their
-outlet, date, score and article. Choose a frame and a period, or click a point on the share chart.</p>
+outlet, date, strength (the log-odds of the model's calibrated score, which still ranks sentences whose
+probability rounds to 1.00) and article. Choose a frame and a period, or click a point on the share chart.</p>
 <div class="controls"><label>Frame <select id="drill-frame">{frame_options}</select></label>
 <label>Period <select id="drill-period">{period_options}</select></label>
 <label>Outlet <select id="drill-outlet">{outlet_options}</select></label>
 <span id="drill-count" class="note"></span></div>
-<div class="scroll"><table id="drill-table"><thead><tr><th>Date</th><th>Outlet</th><th>Score</th><th>Sentence</th><th>Article</th>
+<div class="scroll"><table id="drill-table"><thead><tr><th>Date</th><th>Outlet</th><th title="log-odds of the calibrated score: probabilities near 1 all print as 1.00, log-odds still rank them">Strength</th><th>Sentence</th><th>Article</th>
 </tr></thead><tbody>{body}</tbody></table></div></section>"""
 
 
@@ -231,8 +233,14 @@ def _sentence_row(row) -> str:
     outlet = "" if pd.isna(row.outlet) else str(row.outlet)
     return (f'<tr data-frame="{html.escape(row.frame)}" data-period="{row.period or "undated"}" '
             f'data-outlet="{html.escape(outlet)}"><td>{row.published or "undated"}</td>'
-            f'<td>{html.escape(outlet)}</td><td class="num">{row.score:.2f}</td>'
+            f'<td>{html.escape(outlet)}</td><td class="num">{_log_odds(row.score):+.1f}</td>'
             f'<td class="text">{html.escape(str(row.text))}</td><td>{link}</td></tr>')
+
+
+def _log_odds(score: float) -> float:
+    """ln(p / (1 - p)), p clipped away from 0 and 1."""
+    p = min(max(float(score), 1e-12), 1 - 1e-12)
+    return math.log(p / (1 - p))
 
 
 def _period_label(period: str, freq: str) -> str:

@@ -175,3 +175,36 @@ def test_trust_panel_lists_rates_sources_and_warns_without_an_audit(data):
     assert 'id="no-audit"' in page and "run <code>rhetoric label audit</code>" in page
     audited = {f: {**e, "from": "audit"} for f, e in evidence.items()}
     assert 'id="no-audit"' not in dashboard_html(replace(data, evidence=audited))
+
+
+def test_periods_without_articles_break_the_line_and_the_band(trends):
+    gappy = trends[trends["period"] != trends["period"].unique()[1]]  # the middle quarter has no articles
+    fig = figures.share_over_time(gappy, TITLES, "Q")
+    line = next(t for t in fig.data if t.mode == "lines+markers" and t.name == "Anti-sanctions")
+    assert len(line.y) == 3 and np.isnan(line.y[1]) and line.connectgaps is False
+    bands = [t for t in fig.data if t.fill == "toself" and t.name.startswith("Anti-sanctions")]
+    assert len(bands) == 2  # one polygon per run of periods with data
+    assert all(t.mode == "lines" for t in fig.data if t.fill == "toself")  # no stray markers on band edges
+
+
+def test_volume_bars_are_a_period_wide_and_sit_on_the_points(trends):
+    fig = figures.volume_over_time(trends, "M")
+    assert fig.data[0].width == pytest.approx(0.8 * 31 * 86_400_000)
+    assert list(pd.to_datetime(fig.data[0].x)) == list(pd.to_datetime(sorted(trends["period"].unique())))
+
+
+def test_model_changes_never_stretch_the_axis_and_one_per_period(trends):
+    changes = pd.DataFrame({"version": ["v2", "v3", "v4", "v5"],
+                            "promoted_at": pd.to_datetime(["2023-05-10", "2023-05-20", "2023-06-01", "2031-01-01"])})
+    fig = figures.share_over_time(trends, TITLES, "Q", changes)
+    notes = [a.text for a in fig.layout.annotations]
+    assert "model v3" not in notes and "model v4" in notes  # v2 and v3 share 2023-Q2 with v4: the last is drawn
+    assert "model v5" not in notes  # years after the data: not drawn, the axis is not stretched
+
+
+def test_drilldown_strength_ranks_saturated_scores(data):
+    from dataclasses import replace
+
+    rows = data.sentences.assign(score=[0.99999, 0.9999, 0.5])
+    page = dashboard_html(replace(data, sentences=rows))
+    assert "+11.5" in page and "+9.2" in page and "+0.0" in page
