@@ -126,7 +126,13 @@ def _segments(defined: np.ndarray) -> list[np.ndarray]:
 def _share_traces(rows: pd.DataFrame, frame: str, name: str, colour: str, word: str) -> list[go.Scatter]:
     x = pd.to_datetime(rows["period"])
     bands = []
-    for run in _segments(rows["adjusted_share"].notna().to_numpy()):
+    runs = _segments(rows["adjusted_share"].notna().to_numpy())
+    # a period between two gaps has no neighbour to draw a band to: its band is a whisker instead
+    alone = np.zeros(len(rows), dtype=bool)
+    for run in runs:
+        if len(run) == 1:
+            alone[run] = True
+    for run in runs:
         xs, high, low = x.iloc[run], rows["share_high"].iloc[run], rows["share_low"].iloc[run]
         # mode "lines" with no width: the default for short traces adds markers in the next palette colour
         bands.append(go.Scatter(
@@ -135,8 +141,12 @@ def _share_traces(rows: pd.DataFrame, frame: str, name: str, colour: str, word: 
             legendgroup=frame, showlegend=False, name=f"{name} (90% band)"))
     custom = np.column_stack([np.full(len(rows), frame), rows["period"], rows["count"], rows["sentences"],
                               rows["articles"], rows["share"], rows["share_low"], rows["share_high"]])
+    above = np.where(alone, rows["share_high"] - rows["adjusted_share"], np.nan)
+    below = np.where(alone, rows["adjusted_share"] - rows["share_low"], np.nan)
     line = go.Scatter(
         x=x, y=rows["adjusted_share"], mode="lines+markers", name=name, legendgroup=frame, connectgaps=False,
+        error_y={"type": "data", "array": above, "arrayminus": below, "visible": bool(alone.any()),
+                 "color": _rgba(colour, 0.6), "thickness": 6, "width": 0},
         line={"color": colour, "width": 2}, marker={"size": 6}, customdata=custom,
         hovertemplate=(f"<b>{name}</b><br>{word.capitalize()} from %{{customdata[1]}}<br>"
                        "Adjusted share: %{y:.1%} (90% band %{customdata[6]:.1%}-%{customdata[7]:.1%})<br>"

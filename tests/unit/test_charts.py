@@ -208,3 +208,11 @@ def test_drilldown_strength_ranks_saturated_scores(data):
     rows = data.sentences.assign(score=[0.99999, 0.9999, 0.5])
     page = dashboard_html(replace(data, sentences=rows))
     assert "+11.5" in page and "+9.2" in page and "+0.0" in page
+
+
+def test_a_period_between_gaps_shows_its_band_as_a_whisker(trends):
+    lonely = trends[trends["period"] != trends["period"].unique()[1]]
+    fig = figures.share_over_time(lonely, TITLES, "Q")
+    line = next(t for t in fig.data if t.mode == "lines+markers" and t.name == "Anti-sanctions")
+    assert line.error_y.visible
+    assert line.error_y.array[0] == pytest.approx(0.02) and line.error_y.arrayminus[2] == pytest.approx(0.01)
