@@ -54,6 +54,8 @@ class Settings:
     batch_size: int = 5000
     fetch_retries: int = 2
     retry_backoff: float = 2.0
+    # named groups of outlets charted together, e.g. ("Russian state media", ("RT", "TASS"))
+    outlet_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -187,16 +189,29 @@ def _read_config_file(path: Path) -> tuple[dict[str, Any], list[SourceSpec]]:
             raise ConfigError(f"{path}: unknown key settings.{key}; expected one of {known}")
         values[_TOML_KEYS[key]] = _coerce(_TOML_KEYS[key], value, f"{path}: settings.{key}")
 
-    unknown = set(data) - {"settings", "source"}
+    unknown = set(data) - {"settings", "source", "outlet_groups"}
     if unknown:
         raise ConfigError(
-            f"{path}: unknown table {sorted(unknown)[0]!r}; expected [settings] and [[source]] entries"
+            f"{path}: unknown table {sorted(unknown)[0]!r}; expected [settings], [[source]] and [outlet_groups] entries"
         )
+    values["outlet_groups"] = _outlet_groups(path, data.get("outlet_groups", {}))
     raw_sources = data.get("source", [])
     if not isinstance(raw_sources, list):
         raise ConfigError(f"{path}: 'source' must be written as [[source]] entries")
     sources = [_parse_source(path, i, entry) for i, entry in enumerate(raw_sources)]
     return values, sources
+
+
+def _outlet_groups(path: Path, table: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """[outlet_groups]: a name = a list of outlet names, e.g. "Russian state media" = ["RT", "TASS"]."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [outlet_groups] must be a table of name = [outlets]")
+    groups = []
+    for name, outlets in table.items():
+        if not isinstance(outlets, list) or not outlets or not all(isinstance(o, str) and o.strip() for o in outlets):
+            raise ConfigError(f'{path}: outlet_groups.{name}: expected a list of outlet names, e.g. ["RT", "TASS"]')
+        groups.append((str(name), tuple(o.strip() for o in outlets)))
+    return tuple(groups)
 
 
 def _parse_source(path: Path, index: int, entry: Any) -> SourceSpec:

@@ -351,7 +351,8 @@ def correction_evidence(store: Store, settings: Settings, model) -> dict:
 def write_dashboard(store: Store, settings: Settings, model_meta: dict | None, history: list[dict],
                     evidence: dict | None = None) -> Path:
     """Build the dashboard from the store and write it to OUT/index.html (atomically)."""
-    data = dashboard_data(store, frame_titles(settings, model_meta), model_meta, history, evidence=evidence)
+    data = dashboard_data(store, frame_titles(settings, model_meta), model_meta, history, evidence=evidence,
+                          outlet_groups=settings.outlet_groups)
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     path = settings.out_dir / "index.html"
     tmp = path.with_suffix(".html.tmp")

@@ -225,6 +225,36 @@ def trends_table(totals: pd.DataFrame, rates: dict | None, freq: str | None = No
     return table[columns]
 
 
+OUTLETS_CHARTED = 8
+
+
+def outlet_trends(totals: pd.DataFrame, rates: dict | None, freq: str, groups: Sequence[tuple[str, Sequence[str]]] = (),
+                  top: int = OUTLETS_CHARTED, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Trends of single outlets (the `top` by volume) and of outlet groups, for the dashboard's outlet selector.
+
+    Returns {choice: trends_table-shaped rows}; a group's key is its name followed by " (group)".
+    """
+    if totals.empty:
+        return {}
+    articles, frames = article_table(totals)
+    dated = articles[articles["published"].notna()]
+    if dated.empty:
+        return {}
+    dated = dated.assign(period=period_starts(dated["published"], check_freq(freq)))
+    volume = dated.groupby("outlet")["sentences"].sum().sort_values(ascending=False, kind="stable")
+    subsets = {outlet: dated[dated["outlet"] == outlet] for outlet in volume.index[:top]}
+    for name, members in groups:
+        chosen = dated[dated["outlet"].isin(list(members))]
+        if len(chosen):
+            subsets[f"{name} (group)"] = chosen
+    out = {}
+    for choice, subset in subsets.items():
+        table = estimate_shares(subset, frames, ["period"], rates, seed=seed)
+        table["period"] = pd.to_datetime(table["period"]).dt.strftime("%Y-%m-%d")
+        out[choice] = table
+    return out
+
+
 def outlet_shares(totals: pd.DataFrame, rates: dict | None, seed: int = 0) -> pd.DataFrame:
     """Per outlet and frame over the whole corpus (dated or not): outlet, then ESTIMATE_COLUMNS."""
     if totals.empty:
@@ -254,12 +284,15 @@ class DashboardData:
     model: dict = field(default_factory=dict)  # version, macro_f1, adjusted
     # frame -> the correction rates in use: tpr, fpr, positives, negatives, reviewed, from (audit/eval/cv)
     evidence: dict = field(default_factory=dict)
+    # outlet or "<group> (group)" -> its own trends (outlet_trends), for the share chart's outlet selector
+    outlet_trends: dict = field(default_factory=dict)
     model_changes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["version", "promoted_at", "macro_f1"]))
 
 
 def dashboard_data(store, frame_titles: dict[str, str], model_meta: dict | None,
-                   history: list[dict], freq: str | None = None, evidence: dict | None = None) -> DashboardData:
+                   history: list[dict], freq: str | None = None, evidence: dict | None = None,
+                   outlet_groups: Sequence[tuple[str, Sequence[str]]] = ()) -> DashboardData:
     """Query the store once per aggregate and build the dashboard's data."""
     totals = store.article_frame_totals()
     freq = resolve_freq(totals, freq)
@@ -268,7 +301,7 @@ def dashboard_data(store, frame_titles: dict[str, str], model_meta: dict | None,
     frames = list(dict.fromkeys([*frame_titles, *sorted(totals["frame"].unique())]))
     top = {frame: store.top_sentences(frame, limit=limit) for frame in frames}
     return build_dashboard_data(totals, store.corpus_summary(), store.cooccurrence(), top,
-                                frame_titles, model_meta, history, freq, evidence)
+                                frame_titles, model_meta, history, freq, evidence, outlet_groups)
 
 
 def evidence_rates(evidence: dict | None) -> dict | None:
@@ -289,7 +322,8 @@ def resolve_freq(totals: pd.DataFrame, freq: str | None) -> str:
 def build_dashboard_data(totals: pd.DataFrame, summary: dict, cooccurrence: pd.DataFrame,
                          top_sentences: Mapping[str, pd.DataFrame], frame_titles: dict[str, str],
                          model_meta: dict | None, history: list[dict],
-                         freq: str | None = None, evidence: dict | None = None) -> DashboardData:
+                         freq: str | None = None, evidence: dict | None = None,
+                         outlet_groups: Sequence[tuple[str, Sequence[str]]] = ()) -> DashboardData:
     """DashboardData from what the store returns (no database access here).
 
     evidence (rhetoric.audit.correction_evidence) gives each frame's rates and their source;
@@ -317,6 +351,7 @@ def build_dashboard_data(totals: pd.DataFrame, summary: dict, cooccurrence: pd.D
                "evaluated_on": "real text" if (meta.get("metrics") or {}).get("real") else "written text"},
         model_changes=changes.sort_values("promoted_at").reset_index(drop=True),
         evidence=evidence,
+        outlet_trends=outlet_trends(totals, rates, freq, outlet_groups),
     )
 
 

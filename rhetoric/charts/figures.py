@@ -61,8 +61,13 @@ def _empty(fig: go.Figure, message: str) -> go.Figure:
 
 
 def share_over_time(trends: pd.DataFrame, titles: Mapping[str, str], freq: str = "M",
-                    model_changes: pd.DataFrame | None = None) -> go.Figure:
-    """Small multiples, one panel per frame: adjusted share per period, its 90% band, model changes."""
+                    model_changes: pd.DataFrame | None = None,
+                    by_outlet: Mapping[str, pd.DataFrame] | None = None) -> go.Figure:
+    """Small multiples, one panel per frame: adjusted share per period, its 90% band, model changes.
+
+    by_outlet adds, hidden, the same traces for each outlet or outlet group (trace meta = its
+    name; the corpus's own traces have meta ""), which the page's outlet selector shows instead.
+    """
     word = FREQ_WORDS.get(freq, "period")
     title = {"text": f"Frame share per {word}: adjusted estimate with 90% band"}
     if trends.empty:
@@ -77,12 +82,17 @@ def share_over_time(trends: pd.DataFrame, titles: Mapping[str, str], freq: str =
                       showlegend=False)
     colours = frame_colors(titles)
     every_period = _all_periods(pd.to_datetime(trends["period"]), freq)
+    choices = {"": trends, **(by_outlet or {})}
     for row, frame in enumerate(frames, start=1):
-        rows = _with_gaps(trends[trends["frame"] == frame], every_period)
         colour = colours.get(frame, PALETTE[-1])
-        for trace in _share_traces(rows, frame, frame_title(frame, titles), colour, word):
-            fig.add_trace(trace, row=row, col=1)
-        top = float(np.nan_to_num(rows["share_high"].max()))
+        for choice, table in choices.items():
+            rows = _with_gaps(table[table["frame"] == frame], every_period)
+            for trace in _share_traces(rows, frame, frame_title(frame, titles), colour, word):
+                trace.meta = choice
+                trace.visible = choice == ""
+                fig.add_trace(trace, row=row, col=1)
+        rows = _with_gaps(trends[trends["frame"] == frame], every_period)
+        top = float(np.nan_to_num(max(t.loc[t["frame"] == frame, "share_high"].max() for t in choices.values())))
         fig.update_yaxes(title_text="Share of sentences (%)", range=[0, max(top * 1.08, 0.01)], row=row, col=1,
                          tickformat=".1%" if top < 0.05 else ".0%")
         fig.layout.annotations[row - 1].font = {"color": colour, "size": 15}

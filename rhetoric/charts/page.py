@@ -39,6 +39,7 @@ table{border-collapse:collapse;width:100%;background:#fff;font-size:14px}
 th,td{border-bottom:1px solid #e3e3e3;padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#f0f0ee;position:sticky;top:0}
 .scroll{max-height:640px;overflow:auto;border:1px solid #ddd}
+.controls label{margin-right:14px}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 td.text{max-width:620px}
 """
@@ -48,21 +49,72 @@ _DRILL_JS = """
   var frameSel = document.getElementById('drill-frame');
   var periodSel = document.getElementById('drill-period');
   var outletSel = document.getElementById('drill-outlet');
+  var search = document.getElementById('drill-search');
+  var trendOutlet = document.getElementById('trend-outlet');
+  var dateFrom = document.getElementById('date-from');
+  var dateTo = document.getElementById('date-to');
   var shown = document.getElementById('drill-count');
+  var command = document.getElementById('drill-command');
   var rows = Array.prototype.slice.call(document.querySelectorAll('#drill-table tbody tr'));
+  function quote(s) { return /^[A-Za-z0-9_.:-]+$/.test(s) ? s : '"' + s.replace(/"/g, '\\"') + '"'; }
   function apply() {
     var f = frameSel.value, p = periodSel.value, o = outletSel.value, n = 0;
+    var q = (search.value || '').toLowerCase(), from = dateFrom.value, to = dateTo.value;
     rows.forEach(function (r) {
-      var ok = r.dataset.frame === f && (!p || r.dataset.period === p) && (!o || r.dataset.outlet === o);
+      var day = r.dataset.published;
+      var ok = r.dataset.frame === f && (!p || r.dataset.period === p) && (!o || r.dataset.outlet === o)
+        && (!q || r.textContent.toLowerCase().indexOf(q) >= 0)
+        && (!from || (day && day >= from)) && (!to || (day && day <= to));
       r.hidden = !ok;
       if (ok) { n += 1; }
     });
     shown.textContent = n ? n + (n === 1 ? ' sentence' : ' sentences') + ', highest score first'
                           : 'No stored top sentences for this selection.';
+    var period = p && p !== 'undated' ? p : (from || to ? (from || '1900-01-01') + '..' + (to || '2999-12-31') : '');
+    command.textContent = 'rhetoric label suggest --frame ' + quote(f) + (period ? ' --period ' + period : '')
+      + (o ? ' --outlet ' + quote(o) : '') + ' -n 100 --out review.csv';
+  }
+  function showOutlet() {
+    var chart = document.getElementById('chart-share');
+    if (chart && chart.data && window.Plotly) {
+      Plotly.restyle(chart, {visible: chart.data.map(function (t) { return (t.meta || '') === trendOutlet.value; })});
+    }
+    var single = Array.prototype.some.call(outletSel.options, function (opt) { return opt.value === trendOutlet.value; });
+    outletSel.value = single ? trendOutlet.value : '';
+    apply();
+  }
+  function showDates() {
+    var range = [dateFrom.value || null, dateTo.value || null];
+    ['chart-share', 'chart-volume'].forEach(function (id) {
+      var chart = document.getElementById(id);
+      if (!chart || !chart.layout || !window.Plotly) { return; }
+      var update = {};
+      Object.keys(chart.layout).filter(function (k) { return /^xaxis[0-9]*$/.test(k); }).forEach(function (k) {
+        if (range[0] || range[1]) { update[k + '.range'] = range; } else { update[k + '.autorange'] = true; }
+      });
+      Plotly.relayout(chart, update);
+    });
+    apply();
   }
   [frameSel, periodSel, outletSel].forEach(function (s) { s.addEventListener('change', apply); });
+  search.addEventListener('input', apply);
+  trendOutlet.addEventListener('change', showOutlet);
+  [dateFrom, dateTo].forEach(function (s) { s.addEventListener('change', showDates); });
+  // a view can be shared as a link: #outlet=RT&from=2024-01-01&to=2024-06-30&q=sanctions&frame=peace_talks
+  var state = {};
+  (location.hash || '').replace(/^#/, '').split('&').forEach(function (kv) {
+    var i = kv.indexOf('='); if (i > 0) { state[decodeURIComponent(kv.slice(0, i))] = decodeURIComponent(kv.slice(i + 1)); }
+  });
+  if (state.frame) { frameSel.value = state.frame; }
+  if (state.period) { periodSel.value = state.period; }
+  if (state.q) { search.value = state.q; }
+  if (state.from) { dateFrom.value = state.from; }
+  if (state.to) { dateTo.value = state.to; }
+  if (state.outlet) { trendOutlet.value = state.outlet; }
   apply();
   window.addEventListener('load', function () {
+    if (state.outlet) { showOutlet(); }
+    if (state.from || state.to) { showDates(); }
     var chart = document.getElementById('chart-share');
     if (!chart || !chart.on) { return; }
     chart.on('plotly_click', function (ev) {
@@ -70,7 +122,6 @@ _DRILL_JS = """
       if (!pt || !pt.customdata) { return; }
       frameSel.value = pt.customdata[0];
       periodSel.value = pt.customdata[1];
-      outletSel.value = '';
       apply();
       document.getElementById('drilldown').scrollIntoView({behavior: 'smooth'});
     });
@@ -82,7 +133,8 @@ _DRILL_JS = """
 def dashboard_html(data: DashboardData) -> str:
     """The whole dashboard page as one HTML string that opens from file:// without a network."""
     charts = {
-        "chart-share": figures.share_over_time(data.trends, data.frame_titles, data.freq, data.model_changes),
+        "chart-share": figures.share_over_time(data.trends, data.frame_titles, data.freq, data.model_changes,
+                                               data.outlet_trends),
         "chart-volume": figures.volume_over_time(data.trends, data.freq),
         "chart-outlets": figures.outlet_heatmap(data.outlets, data.frame_titles),
         "chart-cooccurrence": figures.cooccurrence_heatmap(data.cooccurrence, data.frame_titles),
@@ -94,6 +146,7 @@ def dashboard_html(data: DashboardData) -> str:
 <main>
 <section id="over-time"><h2>Which frames are rising, and since when</h2>
 <p class="note">{_estimator_note(data)} Click a point to read that {word}'s sentences below.</p>
+{_view_controls(data)}
 <div class="card">{div['chart-share']}</div><div class="card">{div['chart-volume']}</div></section>
 {_trust(data)}
 <section id="outlets"><h2>In which outlets</h2>
@@ -177,6 +230,18 @@ _SOURCE_WORDS = {
 }
 
 
+def _view_controls(data: DashboardData) -> str:
+    """The outlet (or outlet group) the share chart shows, and the date range of every time view."""
+    outlets = [c for c in data.outlet_trends if not c.endswith(" (group)")]
+    groups = [c for c in data.outlet_trends if c.endswith(" (group)")]
+    options = '<option value="">All outlets</option>' + "".join(
+        f'<option value="{html.escape(c)}">{html.escape(c)}</option>' for c in groups + outlets)
+    return (f'<div class="controls" id="view-controls"><label>Outlet <select id="trend-outlet">{options}</select></label>'
+            '<label>From <input type="date" id="date-from"></label><label>To <input type="date" id="date-to"></label>'
+            '<span class="note">The outlet choice redraws the share chart with that outlet\'s (or group\'s) own '
+            'estimates; the dates narrow the charts and the sentences below.</span></div>')
+
+
 def _trust(data: DashboardData) -> str:
     """How far to trust the corrected shares: per frame, the rates in use, their source and what they rest on."""
     evidence = data.evidence or {}
@@ -185,7 +250,7 @@ def _trust(data: DashboardData) -> str:
     rows = "".join(
         f'<tr data-frame="{html.escape(frame)}"><td>{html.escape(data.frame_titles.get(frame, frame))}</td>'
         f"<td>{e['tpr']:.2f}</td><td>{e['fpr']:.3f}</td><td>{html.escape(_SOURCE_WORDS.get(e['from'], e['from']))}</td>"
-        f"<td>{int(e.get('reviewed') or 0):,}</td></tr>"
+        + (f"<td>{int(e['reviewed']):,}</td></tr>" if e.get("reviewed") else "<td>not recorded</td></tr>")
         for frame, e in evidence.items())
     audited = [f for f, e in evidence.items() if e["from"] == "audit"]
     warning = "" if len(audited) == len(evidence) else (
@@ -220,7 +285,9 @@ probability rounds to 1.00) and article. Choose a frame and a period, or click a
 <div class="controls"><label>Frame <select id="drill-frame">{frame_options}</select></label>
 <label>Period <select id="drill-period">{period_options}</select></label>
 <label>Outlet <select id="drill-outlet">{outlet_options}</select></label>
+<label>Search <input type="search" id="drill-search" placeholder="words in the sentence"></label>
 <span id="drill-count" class="note"></span></div>
+<p class="note" id="drill-review">To review these sentences: <code id="drill-command"></code></p>
 <div class="scroll"><table id="drill-table"><thead><tr><th>Date</th><th>Outlet</th><th title="log-odds of the calibrated score: probabilities near 1 all print as 1.00, log-odds still rank them">Strength</th><th>Sentence</th><th>Article</th>
 </tr></thead><tbody>{body}</tbody></table></div></section>"""
 
@@ -232,6 +299,7 @@ def _sentence_row(row) -> str:
         ("http://", "https://")) else title
     outlet = "" if pd.isna(row.outlet) else str(row.outlet)
     return (f'<tr data-frame="{html.escape(row.frame)}" data-period="{row.period or "undated"}" '
+            f'data-published="{row.published or ""}" '
             f'data-outlet="{html.escape(outlet)}"><td>{row.published or "undated"}</td>'
             f'<td>{html.escape(outlet)}</td><td class="num">{_log_odds(row.score):+.1f}</td>'
             f'<td class="text">{html.escape(str(row.text))}</td><td>{link}</td></tr>')

@@ -50,7 +50,8 @@ def page(tmp_path_factory) -> Path:
             "rates": {f: {"tpr": 0.8, "fpr": 0.05} for f in frames}}
     history = [{"version": "v1", "promoted_at": "2022-03-01T12:00:00+00:00", "macro_f1": 0.74}]
     path = folder / "index.html"
-    path.write_text(dashboard_html(dashboard_data(store, TITLES, meta, history)), encoding="utf-8")
+    data = dashboard_data(store, TITLES, meta, history, outlet_groups=(("Papers", ("Daily", "Weekly")),))
+    path.write_text(dashboard_html(data), encoding="utf-8")
     return path
 
 
@@ -80,3 +81,29 @@ def test_screenshot_of_the_dashboard(page):
     shot = page.with_name("dashboard.png")
     chromium("--window-size=1300,3200", f"--screenshot={shot}", page.as_uri())
     assert shot.stat().st_size > 50_000  # a rendered page, not a blank one
+
+
+def drill_count(dom: str) -> int:
+    found = re.search(r'id="drill-count"[^>]*>(\d+) sentences?, highest score first<', dom)
+    return int(found.group(1)) if found else 0
+
+
+def test_search_outlet_and_dates_change_what_is_shown(page):
+    everything = drill_count(chromium("--dump-dom", page.as_uri()))
+    assert everything > 0
+    searched = chromium("--dump-dom", page.as_uri() + "#q=story%203")
+    assert 0 < drill_count(searched) < everything
+    assert all("story 3" in row.lower() for row in re.findall(r"<tr data-frame[^>]*data-period[^>]*>(?:(?!</tr>).)*</tr>", searched)
+               if "hidden" not in row.split(">")[0])
+    wire = chromium("--dump-dom", page.as_uri() + "#outlet=Wire")
+    assert 0 < drill_count(wire) < everything
+    assert "--outlet Wire" in re.search(r'id="drill-command">([^<]*)<', wire).group(1)
+    dated = chromium("--dump-dom", page.as_uri() + "#from=2021-01-01&to=2021-06-30")
+    assert 0 < drill_count(dated) < everything
+    assert "--period 2021-01-01..2021-06-30" in dated
+
+
+def test_the_outlet_selector_offers_outlets_and_groups(page):
+    dom = chromium("--dump-dom", page.as_uri())
+    options = re.search(r'<select id="trend-outlet">(.*?)</select>', dom).group(1)
+    assert ">Papers (group)<" in options and ">Wire<" in options and ">All outlets<" in options

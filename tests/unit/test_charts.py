@@ -146,7 +146,7 @@ def test_page_is_self_contained_and_names_everything(data):
     assert "2 article(s) in languages the model cannot read left unclassified: ru 2" in page
     assert "v2, macro-F1 0.731 on real text" in page and "v1 (2019-01-01) \u2192 v2 (2023-05-10)" in page and "2024-01-01 09:05 UTC (completed)" in page
     assert "&lt;script&gt;bad&lt;/script&gt;" in page and "<script>bad" not in page
-    assert 'data-frame="peace_talks" data-period="2023-04-01" data-outlet="Big Daily"' in page
+    assert 'data-frame="peace_talks" data-period="2023-04-01" data-published="2023-05-02" data-outlet="Big Daily"' in page
     assert '<option value="2023-04-01">2023 Q2</option>' in page and '<option value="undated">' in page
     assert '<a href="https://example.org/t"' in page
 
