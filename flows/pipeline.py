@@ -76,10 +76,9 @@ def classify(store: Store, model, batch_size: int) -> int:
 
 
 @task(name="write-dashboard", retries=1, cache_policy=NO_CACHE)
-def write_dashboard(store: Store, settings: Settings, model) -> str:
+def write_dashboard(store: Store, settings: Settings, model, evidence: dict) -> str:
     """Rebuild outputs/index.html from the store."""
     history = Registry(settings.models_dir).history()
-    evidence = pipeline.correction_evidence(store, settings, model)
     return str(pipeline.write_dashboard(store, settings, model.metadata, history, evidence))
 
 
@@ -152,7 +151,9 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
     summary.languages = pipeline.model_languages(model)
     summary.unreadable = store.unreadable_articles(summary.languages)
     summary.frame_shares = pipeline.frame_shares(store, summary.run_id)
-    summary.chart_path = write_dashboard(store, settings, model)
+    evidence = pipeline.correction_evidence(store, settings, model)
+    summary.rates_from = {frame: e["from"] for frame, e in evidence.items()}
+    summary.chart_path = write_dashboard(store, settings, model, evidence)
 
 
 def read_live_sources(settings: Settings, store: Store) -> tuple[IngestBatch, list[Refusal]]:

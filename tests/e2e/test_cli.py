@@ -107,3 +107,25 @@ def test_unusable_store_is_a_clear_error_without_traceback(project):
     assert result.returncode == 1
     assert result.stderr.startswith("rhetoric: error: cannot open the store")
     assert "Traceback" not in result.stderr
+
+
+def test_audit_draw_review_and_report(project, ran):
+    out = project / "audit.csv"
+    result = rhetoric(project, "label", "audit", "-n", "40", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert list(rows[0]) == ["text", "frames", "origin", "batch", "weight", "sentence_id", "source", "outlet",
+                             "published", "model_version"]
+    assert len(rows) == 40 and {r["origin"] for r in rows} == {""}
+    assert abs(sum(float(r["weight"]) for r in rows) - 124) < 1e-3  # weights add up to the stored sentences
+    # reviewed (origin set to audit) and saved under labels/audit/, it is reported
+    (project / "labels" / "audit").mkdir(exist_ok=True)
+    reviewed = project / "labels" / "audit" / "seeds.csv"
+    with reviewed.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "origin": "audit"} for r in rows)
+    report = rhetoric(project, "label", "audit", "--report")
+    assert report.returncode == 0, report.stderr
+    assert "audit: 40 reviewed sentences" in report.stdout and "precision" in report.stdout
+    reviewed.unlink()
