@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -29,14 +30,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rhetoric: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rhetoric ... | head`: the reader stopped reading; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line naming the fix (subcommands inherit the class)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rhetoric", description=(
+    parser = _Parser(prog="rhetoric", description=(
         "Track how states frame world affairs in the news: ingest articles, classify their "
         "sentences into framing categories, store them and chart the trends."))
     parser.add_argument("--version", action="version", version=f"rhetoric {__version__}")
+    parser.add_argument("--project", metavar="DIR",
+                        help="the project folder (default: $RHETORIC_PROJECT, else the first folder upwards from "
+                             "here that holds rhetoric.toml)")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    init = commands.add_parser("init", help="create a project folder: rhetoric.toml, labels, the champion model")
+    init.add_argument("directory", metavar="DIR", type=Path)
+    init.set_defaults(handler=cmd_init)
 
     run = commands.add_parser("run", help="one pipeline run through the Prefect flow")
     _add_source(run)
@@ -53,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.set_defaults(handler=cmd_classify)
 
     export = commands.add_parser("export", help="write stored sentences, runs or trends as CSV")
-    export.add_argument("what", choices=("sentences", "runs", "trends"))
+    export.add_argument("what", choices=("sentences", "runs", "trends"), metavar="sentences|runs|trends")
     _add_db(export)
     export.add_argument("--out", required=True, metavar="FILE", help="CSV file to write")
     export.add_argument("--freq", choices=("W", "M", "Q", "Y"), help="trends: period (default: by data span)")
@@ -70,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     label = commands.add_parser("label", help="the labelling loop: suggest sentences, import annotations")
     label_commands = label.add_subparsers(title="label commands", metavar="ACTION")
+    label.set_defaults(handler=lambda args: _help(label))
     suggest = label_commands.add_parser("suggest", help="sentences the champion is least sure about, as labels CSV")
     suggest.add_argument("-n", type=int, default=50, help="how many sentences (default 50)")
     _add_db(suggest)
@@ -148,37 +172,113 @@ def _add_labels(p):
 
 
 def _settings(args, **extra) -> Settings:
-    overrides = {"db_url": getattr(args, "db", None), "models_dir": getattr(args, "models", None),
-                 "labels_dir": getattr(args, "labels", None), **extra}
-    sources = tuple(cli_source(s) for s in getattr(args, "source", None) or ())
-    return load_settings(Path.cwd(), overrides=overrides, extra_sources=sources)
+    """The project's settings; paths typed on the command line are relative to the working directory."""
+    from rhetoric.project import find_project
+
+    root = find_project(explicit=getattr(args, "project", None))
+    overrides = {"db_url": getattr(args, "db", None), "models_dir": _here(getattr(args, "models", None)),
+                 "labels_dir": _here(getattr(args, "labels", None)),
+                 **{k: _here(v) if k == "out_dir" else v for k, v in extra.items()}}
+    sources = tuple(cli_source(s if str(s).startswith(("http://", "https://")) else _here(s))
+                    for s in getattr(args, "source", None) or ())
+    return load_settings(root, overrides=overrides, extra_sources=sources)
+
+
+def _here(path: str | Path | None) -> str | None:
+    """A path typed on the command line, made absolute against the working directory."""
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+def cmd_init(args) -> int:
+    from rhetoric.project import init_project
+
+    made = init_project(args.directory)
+    print(f"created the rhetoric project {args.directory.resolve()}:")
+    for item in made:
+        print(f"  {item}")
+    print(f"next: put articles in {args.directory}/articles, then `cd {args.directory} && rhetoric run`")
+    return 0
+
+
+STARTUP_TIMEOUT = "90"
 
 
 def _quiet_prefect() -> None:
-    """Defaults for a local research tool: no analytics from the temporary Prefect server."""
+    """Defaults for a local research tool: no analytics, and time for the temporary server on a busy machine.
+
+    Prefect waits 20 s for its temporary server by default; a normal start takes 15-20 s on two
+    cores, so under load it times out. 90 s (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+    overrides it) costs nothing when the server is quick.
+    """
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", STARTUP_TIMEOUT)
+
+
+def _with_prefect(start):
+    """Run a flow; when Prefect's temporary server times out, try once more, then say what to do in one line."""
+    from rhetoric.errors import RhetoricError
+
+    for attempt in (1, 2):
+        try:
+            return start()
+        except RhetoricError:
+            raise
+        except Exception as exc:  # Prefect raises RuntimeError here; anything else is not ours to reword
+            if "ephemeral prefect api server" not in str(exc).lower() or attempt == 2:
+                if "ephemeral prefect api server" in str(exc).lower():
+                    timeout = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", STARTUP_TIMEOUT)
+                    raise RhetoricError(
+                        f"Prefect's temporary server did not start within {timeout} s, twice; raise "
+                        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or run `prefect server start` in another "
+                        "terminal and set PREFECT_API_URL=http://127.0.0.1:4200/api") from None
+                raise
 
 
 def cmd_run(args) -> int:
+    from rhetoric.pipeline import preflight
+
+    settings = _settings(args, out_dir=args.out)
+    preflight(settings)
     _quiet_prefect()
     from flows.pipeline import run_pipeline
 
-    settings = _settings(args, out_dir=args.out)
-    summary = run_pipeline(sources=args.source, db=settings.db_url or None, out=str(settings.out_dir),
-                           models=str(settings.models_dir), root=str(settings.root))
+    sources = [s if s.startswith(("http://", "https://")) else _here(s) for s in args.source or []]
+    summary = _with_prefect(lambda: run_pipeline(sources=sources, db=settings.db_url or None,
+                                                 out=str(settings.out_dir), models=str(settings.models_dir),
+                                                 root=str(settings.root)))
     print(summary.render())
     return 0
 
 
 def cmd_serve(args) -> int:
+    from rhetoric.pipeline import preflight
+
+    _check_schedule(args.interval, args.cron)
+    settings = _settings(args, out_dir=args.out)
+    preflight(settings)
     _quiet_prefect()
     from flows.serve import serve
 
-    settings = _settings(args, out_dir=args.out)
     interval = args.interval if args.interval is not None or args.cron else 3600.0
     serve(settings, sources=args.source or [], interval=interval, cron=args.cron)
     return 0
+
+
+_CRON_FIELD = re.compile(r"^[0-9*,/\-A-Za-z?]+$")
+
+
+def _check_schedule(interval: float | None, cron: str | None) -> None:
+    """A schedule that cannot work is refused in one line before Prefect starts."""
+    from rhetoric.errors import ConfigError
+
+    if interval is not None and interval <= 0:
+        raise ConfigError(f"--interval {interval:g}: expected a positive number of seconds, e.g. 3600")
+    if cron is not None:
+        fields = cron.split()
+        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+            raise ConfigError(f'--cron {cron!r}: expected five cron fields "minute hour day month weekday", '
+                              'e.g. "0 * * * *" for every hour')
 
 
 def cmd_classify(args) -> int:
@@ -207,10 +307,10 @@ def cmd_classify(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from rhetoric.pipeline import open_store
+    from rhetoric.pipeline import open_existing_store
 
     settings = _settings(args)
-    store = open_store(settings)
+    store = open_existing_store(settings)
     if args.what == "runs":
         table = store.export_runs()
     elif args.what == "sentences":
@@ -256,8 +356,8 @@ def cmd_train(args) -> int:
     from flows.train import train_flow
 
     settings = _settings(args)
-    outcome = train_flow(labels_dir=str(settings.labels_dir), models_dir=str(settings.models_dir),
-                         force=args.force)
+    outcome = _with_prefect(lambda: train_flow(labels_dir=str(settings.labels_dir),
+                                               models_dir=str(settings.models_dir), force=args.force))
     print(outcome.report())
     return 0
 
@@ -266,7 +366,7 @@ def cmd_label_suggest(args) -> int:
     from rhetoric.errors import InputError
     from rhetoric.labelling import shown_sentences, suggest
     from rhetoric.labels import load_eval_labels, load_frames, load_labels
-    from rhetoric.pipeline import open_store
+    from rhetoric.pipeline import open_existing_store
     from rhetoric.registry import ensure_champion
 
     settings = _settings(args)
@@ -281,7 +381,11 @@ def cmd_label_suggest(args) -> int:
             raise InputError(f"{flag} {share}: expected a share between 0 and 1")
     if args.random + args.topical > 1.0:
         raise InputError(f"--random {args.random} and --topical {args.topical} add up to more than 1; lower one")
-    stored = _filtered(open_store(settings).sentence_texts(), model, args.period, args.outlet)
+    stored = _filtered(open_existing_store(settings).sentence_texts(), model, args.period, args.outlet)
+    if stored.empty:
+        raise InputError(f"{settings.resolved_db_url()}: no stored sentence to choose from"
+                         + (" in that period or outlet" if args.period or args.outlet else "")
+                         + "; run `rhetoric run` first, or widen --period / --outlet")
     if args.frame:
         table = shown_sentences(stored, model, args.frame, n=args.n)
     else:
@@ -317,13 +421,13 @@ def cmd_label_audit(args) -> int:
     from rhetoric.audit import audit_metrics, draw_audit, load_audit, report_table
     from rhetoric.errors import InputError
     from rhetoric.labels import load_frames
-    from rhetoric.pipeline import open_store
+    from rhetoric.pipeline import open_existing_store
     from rhetoric.registry import ensure_champion
 
     settings = _settings(args)
     model = ensure_champion(settings.models_dir, settings.labels_dir)
     frames = load_frames(settings.labels_dir)
-    store = open_store(settings)
+    store = open_existing_store(settings)
     if args.report:
         audit = load_audit(settings.labels_dir, frames)
         ids = audit["sentence_id"] if "sentence_id" in audit else []
@@ -352,7 +456,7 @@ def cmd_label_import(args) -> int:
 
 
 def cmd_charts(args) -> int:
-    from rhetoric.pipeline import open_store, write_dashboard
+    from rhetoric.pipeline import open_existing_store, write_dashboard
     from rhetoric.registry import Registry
 
     settings = _settings(args, out_dir=args.out)
@@ -360,7 +464,7 @@ def cmd_charts(args) -> int:
     from rhetoric.pipeline import correction_evidence
 
     champion = registry.champion()
-    store = open_store(settings)
+    store = open_existing_store(settings)
     evidence = correction_evidence(store, settings, champion) if champion else None
     path = write_dashboard(store, settings, champion.metadata if champion else None, registry.history(), evidence)
     print(f"dashboard: {path}")

@@ -44,7 +44,9 @@ def suggest(sentences: pd.DataFrame, model, n: int = 50, exclude: Iterable[str] 
         score_<frame> for each frame, model_version, reason, then sentence_id, source, outlet, published.
     """
     excluded = {text_key(t) for t in exclude}
-    pool = sentences[[text_key(t) not in excluded and str(t).strip() != "" for t in sentences["text"]]]
+    keep = np.fromiter((text_key(t) not in excluded and str(t).strip() != "" for t in sentences["text"]), bool,
+                       len(sentences))
+    pool = sentences[keep]
     pool = pool.drop_duplicates(subset="text").reset_index(drop=True)
     if pool.empty or n <= 0:
         empty = np.zeros((0, len(model.frames)))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rhetoric.charts.page import dashboard_html
 from rhetoric.config import Settings, SourceSpec
+from rhetoric.errors import ConfigError, StoreError
 from rhetoric.dedupe import SignatureIndex, canonical_url, signature
 from rhetoric.ingest import IngestBatch, RawArticle, Refusal, read_folder
 from rhetoric.labels import FRAMES_FILE, load_frames
@@ -134,6 +135,65 @@ class RunSummary:
 
 def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def check_store_url(url: str) -> None:
+    """Refuse, in one line, a store URL that cannot work, before anything heavy starts.
+
+    Raises:
+        ConfigError: a plain path instead of a URL, a URL SQLAlchemy cannot parse, or the PostgreSQL
+            driver missing.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if "://" not in url:
+        raise ConfigError(f"--db {url!r}: not a store URL; for a SQLite file write sqlite:///{Path(url).resolve()}, "
+                          "for PostgreSQL postgresql+psycopg://user@host/dbname")
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"--db {url!r}: not a valid store URL; expected sqlite:///PATH or "
+                          "postgresql+psycopg://user@host/dbname") from None
+    if parsed.drivername.startswith("postgresql"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigError(f"--db {url!r}: the PostgreSQL driver is not installed; "
+                              "pip install \"rhetoric[postgres]\" (or \".[postgres]\" in a checkout)") from None
+
+
+def preflight(settings: Settings) -> None:
+    """Everything a run needs, checked in a second before Prefect starts: sources, store URL, labels, champion.
+
+    Raises:
+        ConfigError / LabelError / ModelError: the first problem, in one line naming the fix.
+    """
+    from rhetoric.registry import Registry
+
+    for spec in settings.sources:
+        if spec.kind == "folder" and not Path(spec.location).is_dir():
+            raise ConfigError(f"source folder {spec.location} does not exist; create it, or fix --source or the "
+                              f"[[source]] entries of {settings.root / 'rhetoric.toml'}")
+    check_store_url(settings.resolved_db_url())
+    open_store(settings).close()  # reachable, and its schema in place
+    load_frames(settings.labels_dir)
+    Registry(settings.models_dir).champion()  # verifies the champion's file before a run relies on it
+
+
+def open_existing_store(settings: Settings) -> Store:
+    """The store, which must exist already (reading commands never create an empty one).
+
+    Raises:
+        StoreError: a SQLite store file that does not exist.
+    """
+    url = settings.resolved_db_url()
+    check_store_url(url)
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise StoreError(f"{path}: no store here yet; run `rhetoric run` first, or pass --db with the store's URL")
+    return open_store(settings)
 
 
 def open_store(settings: Settings) -> Store:

@@ -155,7 +155,9 @@ class Store:
             metadata.create_all(self.engine)
             self._add_missing_columns()
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot create the schema in {self.url!r}: {exc}") from None
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise StoreError(f"cannot open the store {self.url!r}: {reason}; check --db / RHETORIC_DB or the "
+                             "server") from None
 
     def _add_missing_columns(self) -> None:
         """Bring a store made by an earlier version up to date (nullable columns added since)."""

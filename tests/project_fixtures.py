@@ -13,4 +13,5 @@ def make_project(base: Path) -> Path:
     for name in ("seeds", "labels", "models"):
         if (ROOT / name).exists():
             shutil.copytree(ROOT / name, project / name)
+    shutil.copy(ROOT / "rhetoric.toml", project / "rhetoric.toml")
     return project

@@ -1,0 +1,73 @@
+"""Every command, given a user's mistake, exits 1 or 2 with one line on standard error and no traceback."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rhetoric.store import Store
+from tests.project_fixtures import make_project
+
+pytestmark = pytest.mark.slow
+RHETORIC = [sys.executable, "-m", "rhetoric.cli"]
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory):
+    base = tmp_path_factory.mktemp("errors")
+    project = make_project(base)
+    outside = base / "outside"
+    outside.mkdir()
+    empty = f"sqlite:///{base / 'empty.db'}"
+    Store(empty).create_schema()
+    return project, outside, empty, base
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop("RHETORIC_PROJECT", None)
+    return subprocess.run([*RHETORIC, *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env)
+
+
+CASES = [
+    # (where, arguments, exit status, words the one line must contain)
+    ("outside", ["classify", "Talks now."], 1, "rhetoric init DIR"),
+    ("outside", ["--project", "{base}/nowhere", "classify", "x"], 1, "not a rhetoric project"),
+    ("outside", ["init", "{project}"], 1, "is a project already"),
+    ("project", ["run", "--source", "{base}/no-such-folder"], 1, "does not exist"),
+    ("project", ["run", "--db", "{base}/plain.db"], 1, "sqlite:///"),
+    ("project", ["export", "--out", "x.csv"], 2, "sentences|runs|trends"),
+    ("project", ["export", "runs", "--db", "sqlite:///{base}/missing.db", "--out", "x.csv"], 1, "no store here yet"),
+    ("project", ["charts", "--db", "sqlite:///{base}/missing.db"], 1, "no store here yet"),
+    ("project", ["label", "suggest", "--db", "sqlite:///{base}/missing.db"], 1, "no store here yet"),
+    ("project", ["label", "suggest", "--db", "{empty}"], 1, "no stored sentence"),
+    ("project", ["label", "suggest", "--db", "{empty}", "--period", "spring"], 1, "--period 'spring'"),
+    ("project", ["label", "suggest", "--db", "{empty}", "--random", "2"], 1, "between 0 and 1"),
+    ("project", ["label", "audit", "--db", "{empty}"], 1, "no sentence classified"),
+    ("project", ["label", "import", "{base}/no-export.json"], 1, "cannot read the export"),
+    ("project", ["serve", "--cron", "every hour"], 1, "five cron fields"),
+    ("project", ["serve", "--interval", "-5"], 1, "positive number of seconds"),
+    ("project", ["train", "--labels", "{base}/no-labels"], 1, "frames file"),
+    ("project", ["classify", "--format", "xml", "x"], 2, "invalid choice"),
+    ("project", ["frobnicate"], 2, "invalid choice"),
+]
+
+
+@pytest.mark.parametrize("where, arguments, status, words", CASES, ids=[" ".join(c[1])[:60] for c in CASES])
+def test_a_mistake_is_one_clear_line(places, where, arguments, status, words):
+    project, outside, empty, base = places
+    values = {"base": base, "project": project, "empty": empty}
+    done = run(project if where == "project" else outside, *(a.format(**values) for a in arguments))
+    assert done.returncode == status, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert 1 <= len(lines) <= 2, done.stderr
+    assert "Traceback" not in done.stderr and words in done.stderr
+
+
+def test_label_without_an_action_prints_the_label_help(places):
+    project, *_ = places
+    done = run(project, "label")
+    assert done.returncode == 2 and "suggest" in done.stderr and "audit" in done.stderr
+    assert "Traceback" not in done.stderr
