@@ -282,25 +282,32 @@ def _check_schedule(interval: float | None, cron: str | None) -> None:
 
 
 def cmd_classify(args) -> int:
+    """One output line per input line, blank lines included (empty labels, no scores), so outputs stay aligned."""
     from rhetoric.registry import ensure_champion
 
     settings = _settings(args)
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
-    texts = [t for t in texts if t.strip()]
     model = ensure_champion(settings.models_dir, settings.labels_dir)
-    labels, scores = model.predict(texts) if texts else ([], [])
+    filled = [i for i, t in enumerate(texts) if t.strip()]
+    labels, scores = model.predict([texts[i] for i in filled]) if filled else ([], [])
+    results = dict(zip(filled, zip(labels, scores)))
     frames = model.frames
     out = sys.stdout
     if args.format == "jsonl":
-        for text, row_labels, row_scores in zip(texts, labels, scores):
+        for i, text in enumerate(texts):
+            row_labels, row_scores = results.get(i, ((), None))
             out.write(json.dumps({
                 "text": text,
                 "labels": [f for f, on in zip(frames, row_labels) if on],
-                "scores": {f: round(float(s), 4) for f, s in zip(frames, row_scores)},
+                "scores": {f: round(float(s), 4) for f, s in zip(frames, row_scores)} if row_scores is not None else {},
             }, ensure_ascii=False) + "\n")
         return 0
     out.write("labels\t" + "\t".join(frames) + "\ttext\n")
-    for text, row_labels, row_scores in zip(texts, labels, scores):
+    for i, text in enumerate(texts):
+        if i not in results:
+            out.write("\t" * (len(frames) + 1) + f"{text}\n")
+            continue
+        row_labels, row_scores = results[i]
         names = ",".join(f for f, on in zip(frames, row_labels) if on) or "-"
         out.write(names + "\t" + "\t".join(f"{s:.2f}" for s in row_scores) + f"\t{text}\n")
     return 0

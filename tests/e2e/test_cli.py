@@ -129,3 +129,14 @@ def test_audit_draw_review_and_report(project, ran):
     assert report.returncode == 0, report.stderr
     assert "audit: 40 reviewed sentences" in report.stdout and "precision" in report.stdout
     reviewed.unlink()
+
+
+def test_classify_keeps_one_output_line_per_input_line_blank_ones_included(project):
+    lines = ["The illegal sanctions will fail.", "", "Peace talks must resume.", "   "]
+    jsonl = rhetoric(project, "classify", "--format", "jsonl", stdin="\n".join(lines) + "\n")
+    objects = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    assert [o["text"] for o in objects] == lines
+    assert objects[1] == {"text": "", "labels": [], "scores": {}}
+    table = rhetoric(project, "classify", stdin="\n".join(lines) + "\n")
+    rows = table.stdout.splitlines()[1:]
+    assert len(rows) == 4 and rows[1].split("\t")[0] == "" and rows[1].endswith("\t")
