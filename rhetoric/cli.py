@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "here that holds rhetoric.toml)")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
+    status = commands.add_parser("status", help="the project, its store, last runs, champion and audit state")
+    _add_db(status)
+    _add_models(status)
+    _add_labels(status)
+    status.set_defaults(handler=cmd_status)
+
     init = commands.add_parser("init", help="create a project folder: rhetoric.toml, labels, the champion model")
     init.add_argument("directory", metavar="DIR", type=Path)
     init.set_defaults(handler=cmd_init)
@@ -187,6 +193,49 @@ def _settings(args, **extra) -> Settings:
 def _here(path: str | Path | None) -> str | None:
     """A path typed on the command line, made absolute against the working directory."""
     return None if path is None else str(Path(path).expanduser().resolve())
+
+
+def cmd_status(args) -> int:
+    from rhetoric.audit import load_audit
+    from rhetoric.errors import StoreError
+    from rhetoric.labels import load_frames
+    from rhetoric.pipeline import correction_evidence, model_languages, open_existing_store
+    from rhetoric.registry import Registry
+
+    settings = _settings(args)
+    print(f"project: {settings.root}")
+    champion = Registry(settings.models_dir).champion()
+    if champion is None:
+        print("champion: none yet (the first run trains one)")
+    else:
+        real = (champion.metadata.get("metrics") or {}).get("real")
+        figure = f", macro-F1 {real['macro_f1']:.3f} on real text" if real else ""
+        print(f"champion: {champion.version} ({champion.metadata.get('candidate')}{figure}); "
+              f"reads {', '.join(model_languages(champion))}")
+    frames = load_frames(settings.labels_dir)
+    audit = load_audit(settings.labels_dir, frames)
+    reviewed = int((audit["origin"] == "audit").sum()) if len(audit) else 0
+    print(f"audit: {reviewed} reviewed sentence(s) in {settings.labels_dir / 'audit'}"
+          + ("" if reviewed else " (run `rhetoric label audit` to measure the error on this corpus)"))
+    try:
+        store = open_existing_store(settings)
+    except StoreError as missing:
+        print(f"store: none yet ({missing})")
+        return 0
+    summary = store.corpus_summary()
+    print(f"store: {settings.resolved_db_url()}: {summary['articles']:,} articles, {summary['sentences']:,} sentences, "
+          f"{len(summary['outlets'])} outlet(s), published {summary['first_published']} to {summary['last_published']}")
+    if summary.get("languages"):
+        print("languages: " + ", ".join(f"{k} {v:,}" for k, v in sorted(summary["languages"].items(),
+                                                                         key=lambda kv: -kv[1])))
+    runs = store.export_runs().tail(3)
+    for run in runs.itertuples():
+        print(f"run {run.started:%Y-%m-%d %H:%M} {run.status}: {run.articles_new} new article(s), "
+              f"{run.sentences_new} new sentence(s), model {run.model_version}")
+    if champion is not None:
+        evidence = correction_evidence(store, settings, champion)
+        print("error rates: " + "; ".join(f"{f} from {e['from']}" for f, e in evidence.items()))
+    return 0
 
 
 def cmd_init(args) -> int:

@@ -140,3 +140,11 @@ def test_classify_keeps_one_output_line_per_input_line_blank_ones_included(proje
     table = rhetoric(project, "classify", stdin="\n".join(lines) + "\n")
     rows = table.stdout.splitlines()[1:]
     assert len(rows) == 4 and rows[1].split("\t")[0] == "" and rows[1].endswith("\t")
+
+
+def test_status_names_project_champion_audit_store_and_runs(project, ran):
+    result = rhetoric(project, "status")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"project: {project.resolve()}" in out and "champion: " in out and "audit: " in out
+    assert "5 articles, 124 sentences" in out and "completed" in out and "error rates: " in out
