@@ -134,14 +134,25 @@ _CAPTION_MARK = re.compile(  # searched only in lines with a "(", which keeps it
     r"|(?i:\((?:[\w .'-]{0,40} )?archive\)|\((?:file|photo|photos|image|picture|photograph)\b[^)]*\))")
 _CAPTION_START = re.compile(
     rf"(?i:(?:photo|photos|photograph|image|picture|photo credit|file photo)\s*:)|\(?{_AGENCY}\)?$")
+# a short body line that ends in a photo credit is a caption: "... in Kyiv (Reuters)", "(Pool via AP)",
+# "(Photo by AFP)", "Getty Images", "Photo: VCG", "File photo"
+_PHOTO_AGENCY = (r"(?:Reuters|REUTERS|AP|AFP|Getty Images|Xinhua|TASS|Tass|Sputnik|EPA-EFE|Anadolu Agency|"
+                 r"Bloomberg|Pool|VCG|via AP|via Reuters|via AFP)")
+_CREDIT_END = re.compile(
+    rf"(?:\((?:(?i:(?:photo|image|picture)s? by |file photo[:,]? ))?(?:[^()]{{0,40}}?[\s/])?{_PHOTO_AGENCY}\)"
+    rf"|\((?:AP|AFP|Reuters) Photo/[^()]{{1,40}}\)"
+    rf"|\b(?:Getty Images|(?:Photo|Image|Picture)s?: [\w .'/-]{{1,40}}|[Ff]ile [Pp]hoto))\.?$")
+_CREDIT_END_MAX_WORDS = 40
 _TEASER = re.compile(
-    r"^(?:read (?:more|also)\b|also read\b|see also\b|related\s*:|watch\s*:|sources?\s*:"
+    r"^(?:read (?:more|also)\b|also read\b|see also\b|related\s*:|watch\s*:|sources?\s*:|don'?t miss\s*:"
+    r"|(?:more|latest|live)\s*:|read our\b.{0,80}\blive ?blog\b|[A-Z][A-Z -]{2,40} (?:LATEST|LIVE)$"
     r"|this (?:story|article|report) (?:has been|was) updated\b|this is a (?:developing|breaking) (?:story|news)\b"
     r"|\(?with (?:inputs|additional reporting) from\b"
     r"|(?:reporting|additional reporting|writing|editing|edited|compiled) by\b)", re.I)
 _SIGNOFF = re.compile(
-    r"^(?:follow\b.{1,60}?\bon (?:google news|twitter|x|facebook|instagram|telegram|whatsapp|youtube|"
-    r"linkedin|threads)\b|(?:subscribe|sign up)\b.{0,60}\bnewsletter|click here\b|and be the first to know\b)",
+    r"^(?:follow\b.{1,80}?\b(?:google news|twitter|x|facebook|instagram|telegram|whatsapp|youtube|"
+    r"linkedin|threads)\b|(?:subscribe|sign up)\b.{0,60}\bnewsletter|subscribe to\b|click here\b"
+    r"|and be the first to know\b)",
     re.I)
 _CONTRIBUTED = re.compile(r"\bcontributed (?:reporting|to (?:this|the) (?:report|story|article))\b", re.I)
 _BYLINE_WORD = re.compile(r"(?:[A-Z][\w'.-]*|and|de|van|von|bin|al|el),?")
@@ -204,7 +215,8 @@ def _drop_boilerplate(lines: list[str]) -> list[str]:
 def _boilerplate_kind(line: str) -> str | None:
     """'caption', 'teaser', 'signoff', 'byline' or 'timestamp' for a boilerplate line, else None."""
     words = line.split()
-    if _CAPTION_START.match(line) or ("(" in line and len(words) <= 60 and _CAPTION_MARK.search(line)):
+    if _CAPTION_START.match(line) or ("(" in line and len(words) <= 60 and _CAPTION_MARK.search(line)) or (
+            len(words) <= _CREDIT_END_MAX_WORDS and _CREDIT_END.search(line)):
         return "caption"
     if _TEASER.match(line):
         return "teaser"

@@ -142,6 +142,20 @@ BOILERPLATE = [
     ("bare timestamp", "20 minutes ago"),
     ("updated timestamp", "Updated 3 hours ago"),
     ("dated timestamp", "Published 9 April 2024, 10:15 GMT"),
+    # seen in real reporting (issue 10): captions that end in a credit, section teasers, sign-offs
+    ("caption ending (Reuters)", "Firefighters work at the site of a drone strike in Odesa (Reuters)"),
+    ("caption ending (Pool via AP)", "Vladimir Putin and Xi Jinping shake hands in Beijing (Pool via AP)"),
+    ("caption ending (Photo by AFP)", "Residents queue for water in Kherson. (Photo by AFP)"),
+    ("caption ending Getty Images", "A destroyed tank near Kharkiv. Getty Images"),
+    ("caption ending Photo: VCG", "Wang Yi speaks at a press conference in Beijing. Photo: VCG"),
+    ("caption ending File photo", "The Kremlin in Moscow. File photo"),
+    ("caption ending (AP Photo/...)", "Soldiers fire a howitzer near Bakhmut (AP Photo/Libkos)"),
+    ("read more section teaser", "Read more on the Ukraine war"),
+    ("section teaser in capitals", "RUSSIA LATEST"),
+    ("live blog teaser", "Read our Russia - Ukraine live blog for the very latest updates"),
+    ("don't miss teaser", "Don't Miss: Putin's nuclear warning explained"),
+    ("telegram sign-off", "Follow our coverage of the war on the Kyiv Post Telegram channel"),
+    ("subscribe sign-off", "Subscribe to Pravda."),
 ]
 
 
@@ -162,6 +176,11 @@ def test_boilerplate_lines_are_dropped(kind, line):
     "A Reuters/Ipsos poll found 60% support for the talks.",
     "Under clauses (a), (b) and (c) of the treaty, both sides consult.",
     "Follow-up talks are planned for March.",
+    "Putin said the West had ignored Russia's concerns, according to Reuters.",
+    "The photo was taken in Kyiv, the ministry said.",
+    "Subscribers to the channel were told the talks had stalled.",
+    "Most of the latest figures came from the Ukrainian army (see below).",
+    "More than 300 people were evacuated from the city on Monday.",
 ])
 def test_article_text_is_kept(line):
     assert clean_lines(f"Headline here\n{line}") == ["Headline here", line]
