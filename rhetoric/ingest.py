@@ -102,19 +102,20 @@ def read_folder(spec: SourceSpec, max_bytes: int, suffixes: tuple[str, ...] = AR
         if row is not None and row.error:
             batch.refusals.append(Refusal(path.name, f"{manifest_path}:{row.line}: {row.error}"))
             continue
-        if row is None and manifest_path.is_file():
+        read = _read_one(path, row, spec, max_bytes, batch)
+        if read and row is None and manifest_path.is_file():  # a refused file is reported once, as refused
             batch.warnings.append(f"{path.name}: no row in {manifest_path.name}; ingested with unknown "
                                   "date and outlet (add a row to fix)")
-        _read_one(path, row, spec, max_bytes, batch)
     return batch
 
 
-def _read_one(path: Path, row: ManifestRow | None, spec: SourceSpec, max_bytes: int, batch: IngestBatch) -> None:
+def _read_one(path: Path, row: ManifestRow | None, spec: SourceSpec, max_bytes: int, batch: IngestBatch) -> bool:
+    """Read one file into the batch; False when it was refused."""
     try:
         text = read_text(path, max_bytes)
     except ValueError as exc:
         batch.refusals.append(Refusal(path.name, str(exc)))
-        return
+        return False
     article = RawArticle(
         source=path.name, text=text,
         title=row.title if row else None,
@@ -126,9 +127,10 @@ def _read_one(path: Path, row: ManifestRow | None, spec: SourceSpec, max_bytes: 
         extracted = extract_html(text, article.url)
         if extracted is None:
             batch.refusals.append(Refusal(path.name, NO_TEXT_IN_HTML))
-            return
+            return False
         article = extracted.fill(article)
     batch.articles.append(article)
+    return True
 
 
 # Fewer words than this is a navigation bar or a teaser, not an article.

@@ -98,3 +98,16 @@ def test_bad_files_are_refused_by_name_and_the_rest_is_read(tmp_path):
 def test_missing_folder_is_refused(tmp_path):
     batch = read_folder(SourceSpec(kind="folder", location=str(tmp_path / "nope")), max_bytes=10)
     assert batch.articles == [] and "not a folder" in batch.refusals[0].reason
+
+
+def test_a_refused_file_is_not_also_reported_as_ingested_with_unknown_date(tmp_path):
+    from rhetoric.config import SourceSpec
+    from rhetoric.ingest import read_folder
+
+    (tmp_path / "manifest.csv").write_text("file,published,outlet,title,url\n", encoding="utf-8")
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    (tmp_path / "photo.txt").write_bytes(b"\x00\x01\x02binary")
+    (tmp_path / "story.txt").write_text("Talks resume\nThe two sides met in Geneva on Monday.\n", encoding="utf-8")
+    batch = read_folder(SourceSpec(kind="folder", location=str(tmp_path)), max_bytes=1_000_000)
+    assert sorted(r.source for r in batch.refusals) == ["empty.txt", "photo.txt"]
+    assert [w.split(":")[0] for w in batch.warnings] == ["story.txt"]
