@@ -72,6 +72,7 @@ class RunSummary:
             f"{len(self.refusals)} refused",
         ]
         lines += [f"  refused {r.source}: {r.reason}" for r in self.refusals]
+        lines += [f"  repeat {note}" for note in self.repeats]
         lines += [f"  warning: {w}" for w in self.warnings]
         if self.source_failures:
             lines.append(f"sources: {len(self.source_failures)} failed this run (tried again next run)")
@@ -267,7 +268,7 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
             continue  # the very same text: the store records the source itself
         if url in stored_urls:
             duplicate_of[position] = stored_urls[url]
-            notes.append(f"{item.source}: same canonical URL as stored article {stored_urls[url]}")
+            notes.append(f"{item.source}: same canonical URL as stored article {{{stored_urls[url]}}}")
             continue
         if url in batch_urls:
             earlier = batch_urls[url]
@@ -279,7 +280,7 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
             key, score = match
             if isinstance(key, int):
                 duplicate_of[position] = key
-                notes.append(f"{item.source}: near-duplicate of stored article {key} (similarity {score:.2f})")
+                notes.append(f"{item.source}: near-duplicate of stored article {{{key}}} (similarity {score:.2f})")
             else:
                 earlier = int(key.removeprefix("batch:"))
                 notes.append(f"{item.source}: near-duplicate of {items[earlier].source} (similarity {score:.2f})")
@@ -288,7 +289,17 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
         if url:
             batch_urls[url] = position
         index.add(f"batch:{position}", item.signature)
-    return items, duplicate_of, notes
+    names = store.article_names(duplicate_of.values()) if duplicate_of else {}
+    return items, duplicate_of, [_named(note, names) for note in notes]
+
+
+def _named(note: str, names: dict[int, str]) -> str:
+    """'stored article {12}' -> 'stored article 12, "Title" (source.txt)'."""
+    start, end = note.find("{"), note.find("}")
+    if start < 0 or end < start:
+        return note
+    article_id = int(note[start + 1:end])
+    return note[:start] + f"{article_id}, {names.get(article_id, 'no longer stored')}" + note[end + 1:]
 
 
 def _same_story(items: list[NewArticle], duplicate_of: dict[int, int], position: int, earlier: int) -> None:

@@ -371,6 +371,16 @@ class Store:
                                   columns=["sentence_id", "frame", "label", "score", "model_version"])
         return _widen(table, scored, frames)
 
+    def article_names(self, article_ids: Iterable[int]) -> dict[int, str]:
+        """'"Title" (source)' of each stored article among these ids: how a run summary names a repeated story."""
+        found: dict[int, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted({int(i) for i in article_ids}), 500):
+                for article_id, title, source in conn.execute(
+                        select(articles.c.id, articles.c.title, articles.c.source).where(articles.c.id.in_(chunk))):
+                    found[article_id] = f'"{title or "untitled"}" ({source})'
+        return found
+
     def texts_by_id(self, sentence_ids: Iterable) -> pd.DataFrame:
         """sentence_id, text of the stored sentences among these ids (audit rows are matched this way)."""
         wanted = sorted({int(i) for i in sentence_ids if str(i).strip().lstrip("-").isdigit()})

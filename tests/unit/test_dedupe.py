@@ -96,7 +96,9 @@ def test_repeats_are_stored_once_with_every_outlet_and_url(tmp_path):
 
     assert len(result.new_article_ids) == 1 and result.already_stored == 3
     assert store.corpus_summary()["articles"] == 2
-    assert any("near-duplicate of stored article" in n for n in notes)
+    stored_note = next(n for n in notes if "near-duplicate of stored article" in n)
+    assert stored_note.startswith("b: near-duplicate of stored article 1, ") and "(a)" in stored_note  # named
+    assert "{" not in stored_note
     assert any(n.startswith("d: near-duplicate of c") for n in notes)
     assert any(n.startswith("e: same canonical URL") for n in notes)
     with store.engine.connect() as conn:
