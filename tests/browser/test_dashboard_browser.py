@@ -107,3 +107,70 @@ def test_the_outlet_selector_offers_outlets_and_groups(page):
     dom = chromium("--dump-dom", page.as_uri())
     options = re.search(r'<select id="trend-outlet">(.*?)</select>', dom).group(1)
     assert ">Papers (group)<" in options and ">Wire<" in options and ">All outlets<" in options
+
+
+def test_a_real_click_on_a_point_filters_the_drill_down(page, tmp_path):
+    """Drive Chromium over the DevTools protocol: a mouse click on a share-chart point selects its period."""
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    from websockets.sync.client import connect
+
+    with socket.socket() as probe:  # a free port on loopback for the DevTools endpoint
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    browser = subprocess.Popen([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+                                "--disable-background-networking", "--no-first-run", f"--remote-debugging-port={port}",
+                                f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1300,1400", page.as_uri()],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, target = time.time() + 60, None
+        while target is None and time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=2) as answer:
+                    target = next((t for t in json.load(answer)
+                                   if t.get("type") == "page" and t.get("url", "").startswith("file:")), None)
+            except OSError:
+                time.sleep(0.3)
+        assert target is not None, "Chromium's DevTools endpoint did not come up"
+        with connect(target["webSocketDebuggerUrl"], max_size=None) as ws:
+            counter = iter(range(1, 10_000))
+
+            def call(method, **params):
+                number = next(counter)
+                ws.send(json.dumps({"id": number, "method": method, "params": params}))
+                while True:
+                    reply = json.loads(ws.recv(timeout=30))
+                    if reply.get("id") == number:
+                        return reply.get("result", {})
+
+            def evaluate(expression):
+                return call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+            ready = ("document.readyState === 'complete' && !!document.getElementById('drill-period') && "
+                     "document.querySelectorAll('#chart-share .scatterlayer .points path').length > 1")
+            while time.time() < deadline and not evaluate(ready):
+                time.sleep(0.3)
+            time.sleep(0.5)  # plotly binds its event handlers after drawing
+            box = evaluate("""(function () {
+                var point = document.querySelectorAll('#chart-share .scatterlayer .points path')[1];
+                point.scrollIntoView({block: 'center'});
+                var r = point.getBoundingClientRect();
+                return {x: r.left + r.width / 2, y: r.top + r.height / 2};
+            })()""")
+            before = evaluate("document.getElementById('drill-period').value")
+            for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+                call("Input.dispatchMouseEvent", type=kind, x=box["x"], y=box["y"], button="left", clickCount=1)
+            time.sleep(1.0)
+            after = evaluate("document.getElementById('drill-period').value")
+            shown = evaluate("document.getElementById('drill-count').textContent")
+            visible = evaluate("Array.prototype.filter.call(document.querySelectorAll('#drill-table tbody tr'),"
+                               " function (r) { return !r.hidden; }).map(function (r) { return r.dataset.period; })")
+    finally:
+        browser.terminate()
+        browser.wait(timeout=30)
+    assert before == "" and after != "", "the click did not select a period"
+    assert visible and set(visible) == {after}
+    assert shown.endswith("highest score first")
