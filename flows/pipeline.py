@@ -152,7 +152,7 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
     summary.unreadable = store.unreadable_articles(summary.languages)
     summary.frame_shares = pipeline.frame_shares(store, summary.run_id)
     evidence = pipeline.correction_evidence(store, settings, model)
-    summary.rates_from = {frame: e["from"] for frame, e in evidence.items()}
+    summary.rates = evidence
     summary.chart_path = write_dashboard(store, settings, model, evidence)
 
 

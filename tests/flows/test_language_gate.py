@@ -59,5 +59,5 @@ def test_the_dashboard_header_says_how_many_articles_were_left_out(gated_run):
 
 def test_the_run_summary_says_where_the_error_rates_come_from(gated_run):
     _, _, summary = gated_run
-    assert set(summary.rates_from.values()) <= {"audit", "eval", "cv"} and summary.rates_from
-    assert "error rates: " in summary.render() and "run `rhetoric label audit`" in summary.render()
+    assert {e["from"] for e in summary.rates.values()} <= {"audit", "eval", "cv"} and summary.rates
+    assert "error rates: multipolarity TPR " in summary.render() and "run `rhetoric label audit`" in summary.render()

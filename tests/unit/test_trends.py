@@ -9,7 +9,7 @@ import pytest
 from rhetoric.errors import ConfigError, ModelError
 from rhetoric.trends import (
     adjust_share, build_dashboard_data, choose_freq, dashboard_data, drilldown_sentences,
-    estimate_shares, exact_band, period_starts, trends_table,
+    article_table, estimate_shares, exact_band, period_starts, trends_table,
 )
 
 RATES = {"alpha": {"tpr": 0.75, "fpr": 0.04}, "beta": {"tpr": 0.85, "fpr": 0.02}}
@@ -254,3 +254,15 @@ def test_dashboard_data_uses_the_evidence_rates_and_keeps_their_source():
     cv = build_dashboard_data(totals, {}, pd.DataFrame(columns=["frame_a", "frame_b", "count"]), {}, {}, meta, [])
     assert not np.allclose(cv.trends["adjusted_share"], data.trends["adjusted_share"])
     assert set(cv.trends["rates_from"]) == {"cv"}
+
+
+def test_a_small_audit_gives_wider_bands_than_a_large_one():
+    totals = simulate({"alpha": np.array([0.05, 0.06, 0.07])}, RATES, 60, seed=8)
+    articles, frames = article_table(totals)
+    small = {"alpha": {"tpr": 0.75, "fpr": 0.04, "positives": 12, "negatives": 120}}
+    large = {"alpha": {"tpr": 0.75, "fpr": 0.04, "positives": 120, "negatives": 1200}}
+    width = {}
+    for name, rates in (("small", small), ("large", large)):
+        table = estimate_shares(articles.assign(group=1), frames, ["group"], rates, seed=1)
+        width[name] = float((table["share_high"] - table["share_low"]).iloc[0])
+    assert width["small"] > 1.3 * width["large"]
