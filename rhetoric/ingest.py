@@ -163,8 +163,12 @@ def extract_html(html: str | bytes, url: str | None = None) -> Extracted | None:
     """Article text and metadata of an HTML page; None when it holds no article text."""
     import trafilatura  # imported on use: it loads lxml and language data
 
+    # only a date the page's own markup states: htmldate's extensive search would otherwise guess one from
+    # the text, a copyright footer included (a 24 Feb 2025 article was stored as 2025-01-01)
     document = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
-                                           include_tables=False)
+                                           include_tables=False,
+                                           date_extraction_params={"extensive_search": False, "original_date": True,
+                                                                   "max_date": date.today().isoformat()})
     if document is None or len((document.text or "").split()) < MIN_HTML_WORDS:
         return None
     return Extracted(text=document.text, title=document.title or None,

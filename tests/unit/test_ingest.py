@@ -111,3 +111,14 @@ def test_a_refused_file_is_not_also_reported_as_ingested_with_unknown_date(tmp_p
     batch = read_folder(SourceSpec(kind="folder", location=str(tmp_path)), max_bytes=1_000_000)
     assert sorted(r.source for r in batch.refusals) == ["empty.txt", "photo.txt"]
     assert [w.split(":")[0] for w in batch.warnings] == ["story.txt"]
+
+
+def test_a_page_date_comes_from_its_markup_never_from_a_copyright_footer():
+    from rhetoric.ingest import extract_html
+
+    body = "<p>" + " ".join(["The ministers met in Geneva to discuss the ceasefire proposal and the talks."] * 5) + "</p>"
+    page = (f"<html><head><title>Talks</title></head><body><article><h1>Talks resume</h1>{body}</article>"
+            "<footer>Copyright 2025 Example News. All rights reserved.</footer></body></html>")
+    assert extract_html(page).published is None  # the feed item's date fills it in (rhetoric.fetch)
+    dated = page.replace("<head>", '<head><meta property="article:published_time" content="2025-02-24T10:00:00Z">')
+    assert str(extract_html(dated).published) == "2025-02-24"
