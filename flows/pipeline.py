@@ -132,7 +132,7 @@ def run_with_settings(settings: Settings) -> pipeline.RunSummary:
 
 def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.RunSummary) -> None:
     batch = read_sources(settings)
-    live, summary.source_failures = read_live_sources(settings, store)
+    live, summary.source_failures, stored_pages = read_live_sources(settings, store)
     batch.extend(live)
     fresh, unchanged = pipeline.skip_unchanged(store, batch.articles)
     prepared, refused = prepare_articles(quote(fresh))
@@ -142,7 +142,7 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
         store, prepared, settings.near_duplicate_threshold)
     added = store_articles(store, quote(prepared), summary.run_id, duplicate_of)
     summary.articles_new = len(added.new_article_ids)
-    summary.articles_already = added.already_stored + unchanged
+    summary.articles_already = added.already_stored + unchanged + stored_pages
     summary.sentences_new = added.new_sentences
     summary.new_by_outlet = pipeline.new_by_outlet(prepared, added)
     model = load_champion(settings)
@@ -156,15 +156,16 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
     summary.chart_path = write_dashboard(store, settings, model, evidence)
 
 
-def read_live_sources(settings: Settings, store: Store) -> tuple[IngestBatch, list[Refusal]]:
+def read_live_sources(settings: Settings, store: Store) -> tuple[IngestBatch, list[Refusal], int]:
     """Fetch the feeds, then the pages not stored yet, one task per source; feeds run side by side.
 
-    Returns the fetched articles (with refused pages) and the sources that could not be read.
+    Returns the fetched articles (with refused pages), the sources that could not be read, and
+    how many listed pages were stored already (not fetched again; they count as already stored).
     """
     specs = pipeline.live_sources(settings)
     batch, failures = IngestBatch(), []
     if not specs:
-        return batch, failures
+        return batch, failures, 0
     options = fetch.HttpOptions.from_settings(settings)
     attempts = settings.fetch_retries + 1
     retry = {"retries": settings.fetch_retries,
@@ -184,14 +185,20 @@ def read_live_sources(settings: Settings, store: Store) -> tuple[IngestBatch, li
         else:
             batch.warnings.extend(listing.warnings)
             groups.append(listing.pages)
-    batch.extend(_fetch_new_pages(store, groups, options, retry, attempts))
-    return batch, failures
+    fetched, stored = _fetch_new_pages(store, groups, options, retry, attempts)
+    batch.extend(fetched)
+    return batch, failures, stored
 
 
 def _fetch_new_pages(store: Store, groups: list[list[fetch.PageRef]], options: fetch.HttpOptions,
-                     retry: dict, attempts: int) -> IngestBatch:
-    """One fetch-pages task per source for the pages whose canonical URL is not stored yet."""
-    known = set(store.known_urls(canonical_url(ref.url) for refs in groups for ref in refs))
+                     retry: dict, attempts: int) -> tuple[IngestBatch, int]:
+    """One fetch-pages task per source for the pages whose canonical URL is not stored yet.
+
+    Returns the fetched pages and how many listed pages were already stored.
+    """
+    stored_urls = set(store.known_urls(canonical_url(ref.url) for refs in groups for ref in refs))
+    known = set(stored_urls)
+    already = len({canonical_url(ref.url) for refs in groups for ref in refs} & stored_urls)
     running = []
     for refs in groups:
         fresh = fetch.unseen(refs, known)
@@ -203,7 +210,7 @@ def _fetch_new_pages(store: Store, groups: list[list[fetch.PageRef]], options: f
     for progress, future in running:
         outcome = future.result(raise_on_failure=False)
         batch.extend(progress.batch(attempts if isinstance(outcome, BaseException) else None))
-    return batch
+    return batch, already
 
 
 def _publish(summary: pipeline.RunSummary) -> None:

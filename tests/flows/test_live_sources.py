@@ -166,3 +166,13 @@ def test_a_run_that_finds_the_store_busy_skips_with_a_message(project, first):
     assert "skipped: another run" in skipped.render()
     runs = Store(db).export_runs()
     assert runs["status"].tolist()[-1] == "skipped" and runs["articles_new"].tolist()[-1] == 0
+
+
+def test_a_rerun_counts_stored_feed_items_as_already_stored(project, first):
+    from flows.pipeline import run_pipeline
+
+    db, summary = first
+    again = run_pipeline(db=db, root=str(project))
+    assert again.articles_new == 0
+    # the four stored feed items and the stored reprint are not fetched again, and are counted
+    assert again.articles_already >= 5, again.render()
