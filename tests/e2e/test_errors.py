@@ -71,3 +71,25 @@ def test_label_without_an_action_prints_the_label_help(places):
     done = run(project, "label")
     assert done.returncode == 2 and "suggest" in done.stderr and "audit" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_init_then_commands_from_deep_inside_the_project(tmp_path):
+    made = run(tmp_path, "init", "proj")
+    assert made.returncode == 0, made.stderr
+    project = tmp_path / "proj"
+    assert {p.name for p in project.iterdir()} >= {"rhetoric.toml", "labels", "models", "outputs", "articles"}
+    deep = project / "any" / "depth"
+    deep.mkdir(parents=True)
+    classified = run(deep, "classify", "The illegal unilateral sanctions will fail, the minister said.")
+    assert classified.returncode == 0, classified.stderr
+    assert classified.stdout.splitlines()[1].startswith("anti_sanctions")
+    articles = deep / "mine"
+    articles.mkdir()
+    (articles / "one.txt").write_text("Talks resume in Geneva\nThe two delegations met on Monday to discuss a "
+                                      "ceasefire, officials said.\n", encoding="utf-8")
+    ran = run(deep, "run", "--source", "mine")  # relative to where it is typed
+    assert ran.returncode == 0, ran.stderr
+    assert "articles: 1 new" in ran.stdout
+    assert (project / ".rhetoric" / "rhetoric.db").is_file() and (project / "outputs" / "index.html").is_file()
+    refused = run(deep, "run", "--source", "nowhere")
+    assert refused.returncode == 1 and "does not exist" in refused.stderr
