@@ -196,9 +196,9 @@ def _fetch_new_pages(store: Store, groups: list[list[fetch.PageRef]], options: f
 
     Returns the fetched pages and how many listed pages were already stored.
     """
-    stored_urls = set(store.known_urls(canonical_url(ref.url) for refs in groups for ref in refs))
-    known = set(stored_urls)
-    already = len({canonical_url(ref.url) for refs in groups for ref in refs} & stored_urls)
+    listed = {canonical_url(ref.url) for refs in groups for ref in refs}
+    known = set(store.known_urls(listed))
+    already = len(listed & known)
     running = []
     for refs in groups:
         fresh = fetch.unseen(refs, known)

@@ -10,10 +10,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from rhetoric.errors import RhetoricError
-from rhetoric.evaluation import split_eval
 from rhetoric.labels import Frame, load_label_sets
 from rhetoric.model import SELECTION, TrainedModel, train
-from rhetoric.registry import Registry, baseline, comparison_metrics, describe, evaluate_splits
+from rhetoric.registry import Registry, comparison_metrics, describe, evaluate_splits
 from rhetoric.training import (TrainOutcome, inputs_fingerprint, promotion_decision, real_split_judge,
                                unchanged_version)
 
@@ -119,20 +118,20 @@ def train_flow(labels_dir: str, models_dir: str, force: bool = False,
     previous, champion_splits = score_champion(models_dir, held_out, frames)
     judged_on = "real" if metadata["metrics"]["real"] else "written" if metadata["metrics"]["written"] else "cv"
     champion_eval = champion_splits.get(judged_on) if previous else None
-    promote_it, reasons = promotion_decision(comparison_metrics(metadata), champion_eval)
+    challenger_eval = comparison_metrics(metadata)
+    promote_it, reasons = promotion_decision(challenger_eval, champion_eval)
     version = save_challenger(models_dir, trained, metadata)
     if promote_it or force:
-        promote(models_dir, version, comparison_metrics(metadata)["macro_f1"])
-    real, written = split_eval(held_out)
+        promote(models_dir, version, challenger_eval["macro_f1"])
+    metrics = metadata["metrics"]
     return TrainOutcome(
         promoted=promote_it or force,
         champion_version=version if (promote_it or force) else previous,
         challenger_version=version,
         previous_version=previous,
-        challenger={"real": metadata["metrics"]["real"], "written": metadata["metrics"]["written"],
-                    "cv": metadata["metrics"]["cv"]},
+        challenger={"real": metrics["real"], "written": metrics["written"], "cv": metrics["cv"]},
         champion=champion_splits,
-        baseline={"real": baseline(real, frames), "written": baseline(written, frames)},
+        baseline={"real": metrics["baseline_real"], "written": metrics["baseline_written"]},
         reasons=reasons,
         forced=force and not promote_it,
         selection=trained.selection,

@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from rhetoric.evaluation import _effective, row_weights, split_eval, weighted_rates
+from rhetoric.evaluation import _effective, split_eval
 from rhetoric.labels import FRAME_SEPARATOR, Frame, _load_dir, label_matrix, load_eval_labels, text_key
 
 AUDIT_DIR = "audit"
@@ -129,7 +129,7 @@ def audit_metrics(audit: pd.DataFrame, stored: pd.DataFrame, model, frames: Sequ
     predicted, _ = model.predict(list(reviewed["text"]))
     predicted = predicted[:, [model.frames.index(n) for n in names]]
     weights = pd.to_numeric(reviewed["weight"], errors="coerce").fillna(1.0).to_numpy(float)
-    point = _rates(truth, predicted, weights)
+    point = {key: values[0] for key, values in _rates(truth, predicted, weights[None, :]).items()}
     draws = _bootstrap(truth, predicted, weights, rounds, seed)
     per_frame = {}
     for j, name in enumerate(names):
@@ -147,19 +147,6 @@ def audit_metrics(audit: pd.DataFrame, stored: pd.DataFrame, model, frames: Sequ
     return {"n": int(len(reviewed)), "per_frame": per_frame}
 
 
-def _rates(truth: np.ndarray, predicted: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
-    wc = w[:, None] if w.ndim == 1 else w
-    tp = (wc * (truth & predicted)).sum(axis=-2)
-    fp = (wc * (~truth & predicted)).sum(axis=-2)
-    fn = (wc * (truth & ~predicted)).sum(axis=-2)
-    tn = (wc * (~truth & ~predicted)).sum(axis=-2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {"precision": np.where(tp + fp > 0, tp / (tp + fp), np.nan),
-                "recall": np.where(tp + fn > 0, tp / (tp + fn), np.nan),
-                "tpr": np.where(tp + fn > 0, tp / (tp + fn), np.nan),
-                "fpr": np.where(fp + tn > 0, fp / (fp + tn), np.nan)}
-
-
 def _bootstrap(truth, predicted, weights, rounds: int, seed: int) -> dict[str, np.ndarray]:
     """Rates over resamples of rows within strata (rows of one stratum share a weight)."""
     rng = np.random.default_rng(seed)
@@ -169,15 +156,11 @@ def _bootstrap(truth, predicted, weights, rounds: int, seed: int) -> dict[str, n
         members = np.flatnonzero(strata == stratum)
         picks = members[rng.integers(0, len(members), size=(rounds, len(members)))]
         np.add.at(counts, (np.repeat(np.arange(rounds), len(members)), picks.ravel()), 1)
-    resampled = counts * weights[None, :]
-    out = {key: np.zeros((rounds, truth.shape[1])) for key in ("precision", "recall", "tpr", "fpr")}
-    for key, values in _rates_many(truth, predicted, resampled).items():
-        out[key] = values
-    return out
+    return _rates(truth, predicted, counts * weights[None, :])
 
 
-def _rates_many(truth, predicted, w):
-    """_rates for many weight vectors at once: w is (rounds, rows)."""
+def _rates(truth, predicted, w):
+    """Weighted precision, recall, TPR and FPR per frame, for each row of weight vectors w (shape (k, rows))."""
     tp = w @ (truth & predicted)
     fp = w @ (~truth & predicted)
     fn = w @ (truth & ~predicted)
@@ -218,6 +201,8 @@ def report_table(metrics: dict) -> str:
 
 def eval_rates(model, labels_dir: Path, frames: Sequence[Frame]) -> dict[str, dict]:
     """The champion's weighted rates on the real-text evaluation split: from its metadata, else measured now."""
+    from rhetoric.registry import real_split_rates
+
     recorded = model.metadata.get("rates_eval")
     if recorded:
         return recorded
@@ -225,12 +210,7 @@ def eval_rates(model, labels_dir: Path, frames: Sequence[Frame]) -> dict[str, di
         real, _ = split_eval(load_eval_labels(Path(labels_dir), frames))
     except Exception:  # unreadable labels: the correction falls back to cross-validated rates
         return {}
-    names = [f.name for f in frames if f.name in model.frames]
-    if real.empty or not names:
-        return {}
-    predicted, _ = model.predict(list(real["text"]))
-    predicted = predicted[:, [model.frames.index(n) for n in names]]
-    return weighted_rates(label_matrix(real, names), predicted, names, row_weights(real))
+    return real_split_rates(model, real, frames) or {}
 
 
 def correction_evidence(model, labels_dir: Path, frames: Sequence[Frame], store=None) -> dict[str, dict]:
@@ -247,7 +227,8 @@ def correction_evidence(model, labels_dir: Path, frames: Sequence[Frame], store=
         if not audit.empty and "sentence_id" in audit:
             stored = store.texts_by_id(audit["sentence_id"])
             audited = audit_rates(audit_metrics(audit, stored, model, frames, rounds=200))
-    evaluated = eval_rates(model, labels_dir, frames)
+    # the real split is scored only when some frame's audit cannot pin its rates down
+    evaluated = eval_rates(model, labels_dir, frames) if set(names) - set(audited) else {}
     cv = model.metadata.get("rates") or {}
     evidence = {}
     for name in names:

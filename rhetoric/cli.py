@@ -274,14 +274,14 @@ def _with_prefect(start):
         except RhetoricError:
             raise
         except Exception as exc:  # Prefect raises RuntimeError here; anything else is not ours to reword
-            if "ephemeral prefect api server" not in str(exc).lower() or attempt == 2:
-                if "ephemeral prefect api server" in str(exc).lower():
-                    timeout = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", STARTUP_TIMEOUT)
-                    raise RhetoricError(
-                        f"Prefect's temporary server did not start within {timeout} s, twice; raise "
-                        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or run `prefect server start` in another "
-                        "terminal and set PREFECT_API_URL=http://127.0.0.1:4200/api") from None
+            if "ephemeral prefect api server" not in str(exc).lower():
                 raise
+            if attempt == 2:
+                timeout = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", STARTUP_TIMEOUT)
+                raise RhetoricError(
+                    f"Prefect's temporary server did not start within {timeout} s, twice; raise "
+                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or run `prefect server start` in another "
+                    "terminal and set PREFECT_API_URL=http://127.0.0.1:4200/api") from None
 
 
 def cmd_run(args) -> int:
@@ -393,11 +393,9 @@ def _export_sentences(store, settings: Settings):
 
 
 def _export_trends(store, settings: Settings, freq: str | None, by_outlet: bool):
-    from rhetoric.registry import Registry
-    from rhetoric.trends import trends_table
-
     from rhetoric.pipeline import correction_evidence
-    from rhetoric.trends import evidence_rates
+    from rhetoric.registry import Registry
+    from rhetoric.trends import evidence_rates, trends_table
 
     champion = Registry(settings.models_dir).champion()
     if champion is None:
@@ -512,13 +510,11 @@ def cmd_label_import(args) -> int:
 
 
 def cmd_charts(args) -> int:
-    from rhetoric.pipeline import open_existing_store, write_dashboard
+    from rhetoric.pipeline import correction_evidence, open_existing_store, write_dashboard
     from rhetoric.registry import Registry
 
     settings = _settings(args, out_dir=args.out)
     registry = Registry(settings.models_dir)
-    from rhetoric.pipeline import correction_evidence
-
     champion = registry.champion()
     store = open_existing_store(settings)
     evidence = correction_evidence(store, settings, champion) if champion else None

@@ -261,18 +261,18 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
     batch_urls: dict[str, int] = {}
     items = list(prepared)
     duplicate_of: dict[int, int] = {}
-    notes: list[str] = []
+    notes: list[tuple[str, int | None, str]] = []  # (text, stored article named after it, rest of the text)
     for position, item in enumerate(items):
         url = item.canonical_url
         if item.content_hash in stored_hashes:
             continue  # the very same text: the store records the source itself
         if url in stored_urls:
             duplicate_of[position] = stored_urls[url]
-            notes.append(f"{item.source}: same canonical URL as stored article {{{stored_urls[url]}}}")
+            notes.append((f"{item.source}: same canonical URL as stored article", stored_urls[url], ""))
             continue
         if url in batch_urls:
             earlier = batch_urls[url]
-            notes.append(f"{item.source}: same canonical URL as {items[earlier].source}")
+            notes.append((f"{item.source}: same canonical URL as {items[earlier].source}", None, ""))
             _same_story(items, duplicate_of, position, earlier)
             continue
         match = index.match(item.signature)
@@ -280,26 +280,20 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
             key, score = match
             if isinstance(key, int):
                 duplicate_of[position] = key
-                notes.append(f"{item.source}: near-duplicate of stored article {{{key}}} (similarity {score:.2f})")
+                notes.append((f"{item.source}: near-duplicate of stored article", key, f" (similarity {score:.2f})"))
             else:
                 earlier = int(key.removeprefix("batch:"))
-                notes.append(f"{item.source}: near-duplicate of {items[earlier].source} (similarity {score:.2f})")
+                notes.append((f"{item.source}: near-duplicate of {items[earlier].source} (similarity {score:.2f})",
+                              None, ""))
                 _same_story(items, duplicate_of, position, earlier)
             continue
         if url:
             batch_urls[url] = position
         index.add(f"batch:{position}", item.signature)
     names = store.article_names(duplicate_of.values()) if duplicate_of else {}
-    return items, duplicate_of, [_named(note, names) for note in notes]
-
-
-def _named(note: str, names: dict[int, str]) -> str:
-    """'stored article {12}' -> 'stored article 12, "Title" (source.txt)'."""
-    start, end = note.find("{"), note.find("}")
-    if start < 0 or end < start:
-        return note
-    article_id = int(note[start + 1:end])
-    return note[:start] + f"{article_id}, {names.get(article_id, 'no longer stored')}" + note[end + 1:]
+    return items, duplicate_of, [
+        head if article_id is None else f"{head} {article_id}, {names.get(article_id, 'no longer stored')}{tail}"
+        for head, article_id, tail in notes]
 
 
 def _same_story(items: list[NewArticle], duplicate_of: dict[int, int], position: int, earlier: int) -> None:

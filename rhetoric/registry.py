@@ -193,10 +193,16 @@ def evaluate(model: FrameModel | LoadedModel, table: pd.DataFrame, frames: Seque
     """
     if table.empty:
         return None
-    known = [f for f in frames if f.name in model.frames]
+    known, truth, predicted = _predictions(model, table, frames)
+    return _metrics(table, truth, predicted, known)
+
+
+def _predictions(model: FrameModel | LoadedModel, table: pd.DataFrame, frames: Sequence[Frame]
+                 ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(frames the model knows, their true 0/1 matrix, the model's labels for them) on a labelled table."""
+    known = [f.name for f in frames if f.name in model.frames]
     labels, _ = model.predict(list(table["text"]))
-    columns = [model.frames.index(f.name) for f in known]
-    return _metrics(table, label_matrix(table, known), labels[:, columns], [f.name for f in known])
+    return known, label_matrix(table, known), labels[:, [model.frames.index(n) for n in known]]
 
 
 def _metrics(table: pd.DataFrame, truth, predicted, names: list[str]) -> dict:
@@ -229,6 +235,7 @@ def describe(trained: TrainedModel, frames: Sequence[Frame], table: pd.DataFrame
     names = [f.name for f in frames]
     real, written = split_eval(held_out)
     splits = evaluate_splits(trained.model, held_out, frames)
+    baselines = {"real": baseline(real, frames), "written": baseline(written, frames)}
     return {
         "created": _now(),
         "label_hash": label_set_hash(table, frames),
@@ -245,11 +252,11 @@ def describe(trained: TrainedModel, frames: Sequence[Frame], table: pd.DataFrame
                                  if r["candidate"] == trained.candidate), None),
         "calibration": {n: [float(a), float(b)] for n, (a, b) in zip(names, trained.model.calibration)},
         "rates": trained.rates,
-        "rates_eval": _real_rates(trained.model, real, frames),
+        "rates_eval": real_split_rates(trained.model, real, frames),
         "metrics": {"cv": trained.cv, **splits, "eval": splits["real"] or splits["written"],
-                    "baseline_cv": baseline(table, frames), "baseline_real": baseline(real, frames),
-                    "baseline_written": baseline(written, frames),
-                    "baseline_eval": baseline(real, frames) or baseline(written, frames)},
+                    "baseline_cv": baseline(table, frames), "baseline_real": baselines["real"],
+                    "baseline_written": baselines["written"],
+                    "baseline_eval": baselines["real"] or baselines["written"]},
         "selection": trained.selection,
         "training": {"sentences": int(len(table)), "held_out": int(len(held_out)),
                      "files": {str(k): int(v) for k, v in table["file"].value_counts().sort_index().items()},
@@ -260,12 +267,12 @@ def describe(trained: TrainedModel, frames: Sequence[Frame], table: pd.DataFrame
     }
 
 
-def _real_rates(model: FrameModel, real: pd.DataFrame, frames: Sequence[Frame]) -> dict | None:
+def real_split_rates(model: FrameModel | LoadedModel, real: pd.DataFrame, frames: Sequence[Frame]) -> dict | None:
     """Weighted TPR and FPR on the real-text split (what the trend correction uses without an audit)."""
     if real.empty:
         return None
-    predicted, _ = model.predict(list(real["text"]))
-    return weighted_rates(label_matrix(real, frames), predicted, [f.name for f in frames], row_weights(real))
+    known, truth, predicted = _predictions(model, real, frames)
+    return weighted_rates(truth, predicted, known, row_weights(real))
 
 
 def ensure_champion(models_dir: Path, labels_dir: Path) -> LoadedModel:
