@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(run)
     run.set_defaults(handler=cmd_run)
 
+    server = commands.add_parser("server", help="keep Prefect's server running for this project (faster runs)")
+    server.add_argument("action", choices=("start", "stop", "status"), metavar="start|stop|status")
+    server.add_argument("--port", type=int, help="start: port on 127.0.0.1 (default 4200, else a free one)")
+    server.set_defaults(handler=cmd_server)
+
     classify = commands.add_parser("classify", help="classify sentences (arguments or stdin, one per line)")
     classify.add_argument("texts", nargs="*", metavar="TEXT", help="sentences; read from stdin when none")
     classify.add_argument("--format", choices=("table", "jsonl"), default="table")
@@ -264,24 +269,22 @@ def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", STARTUP_TIMEOUT)
 
 
-def _with_prefect(start):
-    """Run a flow; when Prefect's temporary server times out, try once more, then say what to do in one line."""
-    from rhetoric.errors import RhetoricError
+def _with_prefect(settings: Settings, start, hint: bool = True):
+    """Run a flow against the Prefect API the project has (flows.server.prefect_api), and say once
+    per project how to skip the temporary server's start-up when one had to be started."""
+    from flows.server import prefect_api
 
-    for attempt in (1, 2):
-        try:
-            return start()
-        except RhetoricError:
-            raise
-        except Exception as exc:  # Prefect raises RuntimeError here; anything else is not ours to reword
-            if "ephemeral prefect api server" not in str(exc).lower():
-                raise
-            if attempt == 2:
-                timeout = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", STARTUP_TIMEOUT)
-                raise RhetoricError(
-                    f"Prefect's temporary server did not start within {timeout} s, twice; raise "
-                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or run `prefect server start` in another "
-                    "terminal and set PREFECT_API_URL=http://127.0.0.1:4200/api") from None
+    with prefect_api(settings.state_dir) as (_, where, startup):
+        result = start()
+    if hint and where == "temporary server":
+        marker = settings.state_dir / "prefect" / "server-hint-shown"
+        if not marker.exists():
+            print(f"rhetoric: Prefect's temporary server took {startup:.0f} s of this command; "
+                  "`rhetoric server start` keeps one running for this project so the next run skips that",
+                  file=sys.stderr)
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+    return result
 
 
 def cmd_run(args) -> int:
@@ -293,11 +296,43 @@ def cmd_run(args) -> int:
     from flows.pipeline import run_pipeline
 
     sources = [s if s.startswith(("http://", "https://")) else _here(s) for s in args.source or []]
-    summary = _with_prefect(lambda: run_pipeline(sources=sources, db=settings.db_url or None,
+    summary = _with_prefect(settings, lambda: run_pipeline(sources=sources, db=settings.db_url or None,
                                                  out=str(settings.out_dir), models=str(settings.models_dir),
                                                  root=str(settings.root)))
     print(summary.render())
     return 0
+
+
+def cmd_server(args) -> int:
+    """start, stop or report the project's lasting Prefect server; status exits 3 when none runs."""
+    from flows.server import project_server, start_server, stop_server
+
+    settings = _settings(args)
+    if args.action == "start":
+        _quiet_prefect()
+        record, started = start_server(settings.state_dir, port=args.port)
+        print(f"Prefect server {'started' if started else 'already running'}: {record.ui_url} (pid {record.pid}; "
+              f"database and log in {record.home}); `rhetoric run` and `rhetoric serve` in this project use it; "
+              "`rhetoric server stop` ends it")
+        return 0
+    if args.action == "stop":
+        record = stop_server(settings.state_dir)
+        print(f"Prefect server stopped (pid {record.pid})" if record else "no Prefect server was running for this project")
+        return 0
+    record = project_server(settings.state_dir)
+    if record is None:
+        print("no Prefect server running for this project; `rhetoric server start` starts one")
+        return 3
+    print(f"Prefect server running: {record.ui_url} (pid {record.pid}, up {_age(record.started)}; "
+          f"database and log in {record.home})")
+    return 0
+
+
+def _age(started: float) -> str:
+    import time
+
+    seconds = int(time.time() - started)
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min" if seconds >= 3600 else f"{seconds // 60} min {seconds % 60} s"
 
 
 def cmd_serve(args) -> int:
@@ -406,11 +441,11 @@ def _export_trends(store, settings: Settings, freq: str | None, by_outlet: bool)
 
 
 def cmd_train(args) -> int:
+    settings = _settings(args)
     _quiet_prefect()
     from flows.train import train_flow
 
-    settings = _settings(args)
-    outcome = _with_prefect(lambda: train_flow(labels_dir=str(settings.labels_dir),
+    outcome = _with_prefect(settings, lambda: train_flow(labels_dir=str(settings.labels_dir),
                                                models_dir=str(settings.models_dir), force=args.force))
     print(outcome.report())
     return 0
