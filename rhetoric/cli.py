@@ -444,7 +444,9 @@ def cmd_train(args) -> int:
     settings = _settings(args)
     _quiet_prefect()
     from flows.train import train_flow
+    from rhetoric.registry import Registry
 
+    Registry(settings.models_dir).verify()  # a registry it cannot trust is refused now, not after training
     outcome = _with_prefect(settings, lambda: train_flow(labels_dir=str(settings.labels_dir),
                                                models_dir=str(settings.models_dir), force=args.force))
     print(outcome.report())

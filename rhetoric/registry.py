@@ -10,7 +10,10 @@ Layout::
 
 VERSION is YYYY.MM.DD-<first 8 hex of the label-set hash>, with -2, -3 ... appended
 when that name is taken. A joblib file runs code when loaded, so the registry
-checks its SHA-256 and the scikit-learn version before unpickling.
+checks its SHA-256 and the scikit-learn version before unpickling, and reads only what it
+owns: version names of that form, and files that resolve (links followed) inside models/.
+The SHA-256 catches a file changed after it was saved; it does not stop someone who can
+write to models/, who can rewrite the recorded hash as well.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -44,6 +48,9 @@ METADATA = "metadata.json"
 # the languages of the training text: articles in any other language are stored but left unclassified
 LANGUAGES = ("en",)
 CARD = "MODEL_CARD.md"
+VERSION_NAME = re.compile(r"\d{4}\.\d{2}\.\d{2}-[0-9a-f]{8}(?:-\d+)?")
+VERSION_FORM = "YYYY.MM.DD-<8 hex digits>, optionally -N"
+RESTORE = "restore models/ from git (git checkout models/) or retrain with `rhetoric train --force`"
 
 
 @dataclass
@@ -67,9 +74,13 @@ class Registry:
         self.root = Path(models_dir)
 
     def versions(self) -> list[str]:
-        """Every stored version, oldest first by creation time."""
-        found = [p.parent for p in self.root.glob(f"*/{METADATA}")]
-        return [p.name for p in sorted(found, key=lambda p: (_read_json(p / METADATA).get("created", ""), p.name))]
+        """Every stored version, oldest first by creation time (folders not named like a version are not versions).
+
+        Raises:
+            ModelError: a version folder or its metadata lies outside models/.
+        """
+        names = [p.parent.name for p in self.root.glob(f"*/{METADATA}") if VERSION_NAME.fullmatch(p.parent.name)]
+        return sorted(names, key=lambda name: (self.metadata(name).get("created", ""), name))
 
     def save(self, trained: TrainedModel, metadata: dict) -> str:
         """Store a trained model as a new version; returns the version name."""
@@ -92,10 +103,25 @@ class Registry:
 
     def metadata(self, version: str) -> dict:
         """The stored metadata of a version."""
-        path = self.root / version / METADATA
+        path = self._owned(self._folder(version, str(self.root)) / METADATA)
         if not path.is_file():
             raise ModelError(f"{path}: no such model version; `rhetoric train` creates one")
         return _read_json(path)
+
+    def _folder(self, version: object, named_in: str) -> Path:
+        """A version's folder, refused unless its name has the version form and it lies inside models/."""
+        if not isinstance(version, str) or not VERSION_NAME.fullmatch(version):
+            raise ModelError(f"{named_in}: {version!r} is not a model version; expected a folder name of the form "
+                             f"{VERSION_FORM} inside {self.root}; {RESTORE}")
+        return self._owned(self.root / version)
+
+    def _owned(self, path: Path) -> Path:
+        """path, refused unless it resolves (symbolic links followed) inside models/: the registry loads what it holds."""
+        resolved, root = path.resolve(), self.root.resolve()
+        if not resolved.is_relative_to(root):
+            raise ModelError(f"{path}: resolves to {resolved}, outside the registry {root}; models are only loaded "
+                             f"from inside it: replace the link with the real files, or {RESTORE}")
+        return path
 
     def load(self, version: str) -> LoadedModel:
         """Verify a version's artifact (SHA-256, scikit-learn version) and load it.
@@ -104,7 +130,7 @@ class Registry:
             ModelError: the metadata is missing, the file changed since it was saved, or the library differs.
         """
         metadata = self.metadata(version)
-        path = self.root / version / ARTIFACT
+        path = self._owned(self.root / version / ARTIFACT)
         if not path.is_file():
             raise ModelError(f"{path}: the model file is missing; restore it from git or run `rhetoric train --force`")
         found = _sha256(path)
@@ -115,8 +141,17 @@ class Registry:
                 "Restore it (git checkout models/) or retrain with `rhetoric train --force`."
             )
         _check_sklearn(path, metadata.get("libraries", {}).get("scikit-learn", "unknown"))
-        model = joblib.load(path)
-        return LoadedModel(version, tuple(metadata["frames"]), metadata, model)
+        model = _unpickle(path, tuple(metadata.get("frames") or ()))
+        return LoadedModel(version, model.frames, metadata, model)
+
+    def verify(self) -> LoadedModel | None:
+        """Check every version folder and load the champion: a long job is refused before it starts, not after.
+
+        Raises:
+            ModelError: as versions() and champion() do.
+        """
+        self.versions()
+        return self.champion()
 
     def champion_version(self) -> str | None:
         """The champion's version name, or None when nothing was promoted yet."""
@@ -140,8 +175,35 @@ class Registry:
         _write_json(self.root / POINTER, {"champion": version, "history": history})
 
     def _pointer(self) -> dict:
-        path = self.root / POINTER
-        return _read_json(path) if path.is_file() else {}
+        """champion.json, its champion and every version in its history checked to be registry versions."""
+        path = self._owned(self.root / POINTER)
+        if not path.is_file():
+            return {}
+        pointer = _read_json(path)
+        history = pointer.get("history", [])
+        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+            raise ModelError(f"{path}: history is not a list of {{version, promoted_at, macro_f1}} entries; {RESTORE}")
+        named = [h.get("version") for h in history]
+        for name in named if pointer.get("champion") is None else [pointer["champion"], *named]:
+            self._folder(name, str(path))
+        return pointer
+
+
+def _unpickle(path: Path, frames: tuple[str, ...]) -> FrameModel:
+    """The FrameModel in a verified joblib file; anything else is refused in one line."""
+    try:
+        model = joblib.load(path)
+    except Exception as exc:  # unpickling fails in any way: bad bytes, truncation, a class renamed since
+        found = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        raise ModelError(f"{path}: not a loadable joblib model file ({found}); {RESTORE}") from None
+    if not isinstance(model, FrameModel):
+        kind = type(model)
+        raise ModelError(f"{path}: holds a {kind.__module__}.{kind.__qualname__}, expected a rhetoric.model.FrameModel "
+                         f"saved by `rhetoric train`; {RESTORE}")
+    if model.frames != frames:
+        raise ModelError(f"{path}: the model's frames {', '.join(model.frames)} differ from {METADATA}'s "
+                         f"{', '.join(frames) or '(none)'}; {RESTORE}")
+    return model
 
 
 def _check_sklearn(path: Path, recorded: str) -> None:
@@ -162,9 +224,12 @@ def _sha256(path: Path) -> str:
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: cannot read ({exc}); restore it from git") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: expected a JSON object, found a {type(data).__name__}; restore it from git")
+    return data
 
 
 def _write_json(path: Path, data: dict) -> None:

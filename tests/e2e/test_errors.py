@@ -1,10 +1,14 @@
 """Every command, given a user's mistake, exits 1 or 2 with one line on standard error and no traceback."""
 
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import joblib
 import pytest
 
 from rhetoric.store import Store
@@ -93,3 +97,65 @@ def test_init_then_commands_from_deep_inside_the_project(tmp_path):
     assert (project / ".rhetoric" / "rhetoric.db").is_file() and (project / "outputs" / "index.html").is_file()
     refused = run(deep, "run", "--source", "nowhere")
     assert refused.returncode == 1 and "does not exist" in refused.stderr
+
+
+def _champion_outside(project: Path, name: str) -> None:
+    """Move the champion's folder out of models/ and point champion.json at it by NAME (format: {outside})."""
+    models = project / "models"
+    pointer = json.loads((models / "champion.json").read_text())
+    outside = project.parent / "outside-models"
+    shutil.move(models / pointer["champion"], outside / pointer["champion"])
+    name = name.format(outside=outside / pointer["champion"], version=pointer["champion"])
+    (models / "champion.json").write_text(json.dumps({**pointer, "champion": name}))
+
+
+def _champion_linked_out(project: Path) -> None:
+    """Move the champion's folder out of models/ and leave a symbolic link to it under its name."""
+    models = project / "models"
+    version = json.loads((models / "champion.json").read_text())["champion"]
+    shutil.move(models / version, project.parent / "linked")
+    (models / version).symlink_to(project.parent / "linked", target_is_directory=True)
+
+
+def _champion_artifact(project: Path, write) -> None:
+    """Replace the champion's model.joblib and record the new file's SHA-256, as anyone who can write models/ can."""
+    models = project / "models"
+    version = json.loads((models / "champion.json").read_text())["champion"]
+    write(models / version / "model.joblib")
+    meta_path = models / version / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["sha256"] = hashlib.sha256((models / version / "model.joblib").read_bytes()).hexdigest()
+    meta_path.write_text(json.dumps(meta))
+
+
+TAMPERED = [
+    # (how the registry was changed, command, words the one line must contain)
+    (lambda p: _champion_outside(p, "../outside-models/{version}"), ["classify", "Talks now."],
+     "is not a model version"),
+    (lambda p: _champion_outside(p, "{outside}"), ["status"], "is not a model version"),
+    (_champion_linked_out, ["run"], "outside the registry"),
+    (_champion_linked_out, ["train"], "outside the registry"),
+    (lambda p: _champion_artifact(p, lambda f: joblib.dump({"model": 1}, f)), ["label", "suggest"],
+     "holds a builtins.dict, expected a rhetoric.model.FrameModel"),
+    (lambda p: _champion_artifact(p, lambda f: joblib.dump([0.5, 0.5], f)), ["train"],
+     "holds a builtins.list, expected a rhetoric.model.FrameModel"),
+    (lambda p: _champion_artifact(p, lambda f: f.write_text("not a pickle\n")), ["classify", "Talks now."],
+     "not a loadable joblib model file"),
+    (lambda p: _champion_artifact(p, lambda f: f.write_text("not a pickle\n")), ["export", "trends", "--db", "{db}", "--out", "t.csv"],
+     "not a loadable joblib model file"),
+]
+
+
+@pytest.mark.parametrize("tamper, arguments, words", TAMPERED,
+                         ids=[f"{i}-{' '.join(c[1])[:20]}" for i, c in enumerate(TAMPERED)])
+def test_a_model_the_registry_does_not_own_is_refused_in_one_line(tmp_path, tamper, arguments, words):
+    project = make_project(tmp_path)
+    tamper(project)
+    db = f"sqlite:///{tmp_path / 'empty.db'}"
+    Store(db).create_schema()
+    done = run(project, *(a.format(db=db) for a in arguments))
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert 1 <= len(lines) <= 2, done.stderr
+    assert "Traceback" not in done.stderr and words in done.stderr
+    assert lines[0].startswith("rhetoric: error: ") and "models" in lines[0]

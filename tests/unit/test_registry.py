@@ -1,10 +1,13 @@
 """Model training pieces, the registry (round trip, tamper refusal), the promotion gate, first-use training."""
 
+import hashlib
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -226,3 +229,104 @@ def test_thresholds_come_from_the_random_sample_when_it_holds_enough_positives()
     # too few positives in the sample: every row decides
     _, few, _, _, sources = assess(decision, y, ["a"], np.r_[np.zeros(2790, bool), np.ones(10, bool)])
     assert few[0] == everywhere[0] and sources["a"]["rows"] == "all labels"
+
+
+@pytest.fixture
+def saved(tmp_path, labelled, trained):
+    """A registry under tmp_path/models holding one promoted version; (registry, version, models folder)."""
+    _, frames, table, held = labelled
+    registry = Registry(tmp_path / "models")
+    version = registry.save(trained, describe(trained, frames, table, held))
+    registry.promote(version, 0.9)
+    return registry, version, tmp_path / "models"
+
+
+def _point_champion_at(models: Path, name: str) -> None:
+    pointer = json.loads((models / "champion.json").read_text())
+    (models / "champion.json").write_text(json.dumps({**pointer, "champion": name}))
+
+
+@pytest.mark.parametrize("name", ["../outside/{version}", "{outside}/{version}", "latest"])
+def test_champion_named_outside_the_registry_is_refused(saved, tmp_path, name):
+    registry, version, models = saved
+    outside = tmp_path / "outside"
+    shutil.copytree(models / version, outside / version)  # a verifiable model, but not one the registry holds
+    _point_champion_at(models, name.format(version=version, outside=outside))
+    with pytest.raises(ModelError, match=r"champion\.json: '.*' is not a model version; expected a folder name"):
+        registry.champion()
+
+
+def test_version_folder_linked_out_of_the_registry_is_refused(saved, tmp_path):
+    registry, version, models = saved
+    shutil.move(models / version, tmp_path / "elsewhere")
+    (models / version).symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(ModelError, match=rf"{version}: resolves to .*elsewhere, outside the registry"):
+        registry.champion()
+    with pytest.raises(ModelError, match="outside the registry"):
+        registry.versions()
+
+
+def test_artifact_linked_out_of_the_registry_is_refused(saved, tmp_path):
+    registry, version, models = saved
+    shutil.move(models / version / "model.joblib", tmp_path / "model.joblib")
+    (models / version / "model.joblib").symlink_to(tmp_path / "model.joblib")
+    with pytest.raises(ModelError, match=r"model\.joblib: resolves to .*, outside the registry"):
+        registry.load(version)
+
+
+def test_history_naming_a_path_is_refused(saved):
+    registry, version, models = saved
+    pointer = json.loads((models / "champion.json").read_text())
+    pointer["history"].append({"version": "../../etc", "promoted_at": "", "macro_f1": 0.5})
+    (models / "champion.json").write_text(json.dumps(pointer))
+    with pytest.raises(ModelError, match=r"champion\.json: '\.\./\.\./etc' is not a model version"):
+        registry.history()
+
+
+def test_a_folder_not_named_like_a_version_is_not_listed(saved):
+    registry, version, models = saved
+    shutil.copytree(models / version, models / "backup")
+    assert registry.versions() == [version]
+
+
+def _replace_artifact(models: Path, version: str, write) -> None:
+    """Put other content in model.joblib and record its hash, as someone with write access could."""
+    path = models / version / "model.joblib"
+    write(path)
+    meta = json.loads((models / version / "metadata.json").read_text())
+    meta["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (models / version / "metadata.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("write, words", [
+    (lambda p: joblib.dump({"model": "no"}, p), r"holds a builtins\.dict, expected a rhetoric\.model\.FrameModel"),
+    (lambda p: joblib.dump([1, 2, 3], p), r"holds a builtins\.list, expected a rhetoric\.model\.FrameModel"),
+    (lambda p: p.write_text("this is not a pickle\n"), r"not a loadable joblib model file \("),
+    (lambda p: p.write_bytes(b""), r"not a loadable joblib model file \("),
+], ids=["dict", "list", "text", "empty"])
+def test_an_artifact_of_the_wrong_kind_is_refused_in_one_line(saved, write, words):
+    registry, version, models = saved
+    _replace_artifact(models, version, write)
+    with pytest.raises(ModelError, match=words) as refused:
+        registry.champion()
+    message = str(refused.value)
+    assert "\n" not in message and "model.joblib" in message and "rhetoric train --force" in message
+
+
+def test_a_model_whose_frames_differ_from_its_metadata_is_refused(saved):
+    registry, version, models = saved
+    path = models / version / "metadata.json"
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps({**meta, "frames": meta["frames"][::-1]}))
+    with pytest.raises(ModelError, match=r"the model's frames .* differ from metadata\.json's"):
+        registry.load(version)
+
+
+def test_verify_refuses_any_version_folder_linked_out_not_only_the_champion(saved, tmp_path):
+    registry, version, models = saved
+    other = "2026.01.01-0123abcd"
+    shutil.copytree(models / version, tmp_path / "foreign")
+    (models / other).symlink_to(tmp_path / "foreign", target_is_directory=True)
+    assert registry.champion().version == version  # the champion itself is fine
+    with pytest.raises(ModelError, match=rf"models/{other}: resolves to .*foreign, outside the registry"):
+        registry.verify()
