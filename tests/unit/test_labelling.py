@@ -13,7 +13,7 @@ from model_fixtures import FRAMES_TOML  # noqa: E402
 
 from rhetoric.errors import InputError, LabelError  # noqa: E402
 from rhetoric.labelling import import_annotations, suggest  # noqa: E402
-from rhetoric.labels import load_frames  # noqa: E402
+from rhetoric.labels import load_frames, load_labels, spreadsheet_safe, unquote_cell  # noqa: E402
 
 
 class FixedModel:
@@ -163,3 +163,53 @@ def test_shown_sentences_are_the_flagged_ones_highest_score_first():
     assert set(out["reason"]) == {"shown"} and set(out["origin"]) == {""}
     with pytest.raises(InputError, match="--frame 'blame'"):
         shown_sentences(sentences(texts), FixedModel(), "blame")
+
+
+@pytest.mark.parametrize("cell, written", [
+    ("=HYPERLINK(\"http://x.example\",\"click\")", "'=HYPERLINK(\"http://x.example\",\"click\")"),
+    ("+1 for peace talks, the envoy wrote.", "'+1 for peace talks, the envoy wrote."),
+    ("-2 percent under the sanctions, officials said.", "'-2 percent under the sanctions, officials said."),
+    ("@RT_com reported the sanctions are illegal.", "'@RT_com reported the sanctions are illegal."),
+    ("\tcmd", "'\tcmd"),
+    ("\rcmd", "'\rcmd"),
+    ("-0.5", "-0.5"),  # a plain number in a text column opens as that number, not a formula
+    ("Talks = progress, said Wang.", "Talks = progress, said Wang."),
+    ("'quoted' from the start", "'quoted' from the start"),
+    ("'=typed with a quote", "''=typed with a quote"),  # one more quote, so that it reads back as typed
+])
+def test_spreadsheet_safe_prefixes_text_a_spreadsheet_would_run(cell, written):
+    table = pd.DataFrame({"text": [cell], "score": [0.5]})
+    assert spreadsheet_safe(table)["text"].tolist() == [written]
+    assert table["text"].tolist() == [cell]  # the caller's table is left alone
+
+
+def test_spreadsheet_safe_leaves_numbers_numbers_and_columns_in_order():
+    table = pd.DataFrame({"period": ["2024-01-01"], "frame": ["peace_talks"], "share": [-0.5],
+                          "count": [-3], "outlet": ["@Formula News"], "rates_from": ["cv"]})
+    safe = spreadsheet_safe(table)
+    assert list(safe.columns) == list(table.columns)
+    assert safe.dtypes.to_dict() == table.dtypes.to_dict()
+    assert safe.to_csv(index=False).splitlines()[1] == "2024-01-01,peace_talks,-0.5,-3,'@Formula News,cv"
+
+
+def test_a_neutralised_suggestion_reads_back_as_the_original_sentence(tmp_path, frames):
+    texts = ["=1+1 said the minister about the multipolar world.", "+1 for peace talks, the envoy wrote.",
+             "-2 percent growth under sanctions, officials said.", "@TASS reported new peace talks.",
+             "'=typed with a quote reads back as typed"]
+    table = pd.DataFrame({"text": texts, "frames": ["multipolarity", "peace_talks", "", "peace_talks", ""],
+                          "origin": "reviewed", "batch": "article:a", "outlet": ["@TASS"] * 5})
+    path = tmp_path / "reviewed.csv"
+    spreadsheet_safe(table).to_csv(path, index=False)
+    written = path.read_text(encoding="utf-8")
+    assert "\n'=1+1 said" in written and "\n'@TASS reported" in written and "'-2 percent" in written
+    loaded = load_labels(tmp_path, frames)
+    assert list(loaded["text"]) == texts
+    assert set(loaded["outlet"]) == {"@TASS"}
+
+
+@pytest.mark.parametrize("cell, read", [
+    ("'=SUM(A1)", "=SUM(A1)"), ("'+1", "+1"), ("'-x", "-x"), ("'@x", "@x"), ("'\tx", "\tx"),
+    ("'quoted'", "'quoted'"), ("''=x", "'=x"), ("=x", "=x"), ("", ""),
+])
+def test_unquote_cell_takes_off_only_the_prefix_spreadsheet_safe_adds(cell, read):
+    assert unquote_cell(cell) == read
