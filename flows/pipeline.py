@@ -18,7 +18,7 @@ from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 
-from rhetoric import fetch, pipeline
+from rhetoric import fetch, network, pipeline
 from rhetoric.config import Settings, SourceSpec, cli_source, load_settings
 from rhetoric.dedupe import canonical_url
 from rhetoric.ingest import IngestBatch, RawArticle, Refusal
@@ -116,7 +116,8 @@ def run_with_settings(settings: Settings) -> pipeline.RunSummary:
         _publish(summary)
         return summary
     try:
-        _ingest_and_classify(settings, store, summary)
+        with network.stop_on_signals(chain=True):  # SIGINT/SIGTERM stop every fetch at once, then end the run
+            _ingest_and_classify(settings, store, summary)
     except BaseException:
         store.finish_run(run_id, "failed", summary.counts(), summary.details())
         raise
@@ -186,19 +187,21 @@ def read_live_sources(settings: Settings, store: Store) -> tuple[IngestBatch, li
             batch.warnings.extend(listing.warnings)
             groups.append(listing.pages)
     fetched, stored = _fetch_new_pages(store, groups, options, retry, attempts)
+    fetch.check_stop()  # a signal cut the fetching short: end the run rather than store a partial batch
     batch.extend(fetched)
     return batch, failures, stored
 
 
 def _fetch_new_pages(store: Store, groups: list[list[fetch.PageRef]], options: fetch.HttpOptions,
                      retry: dict, attempts: int) -> tuple[IngestBatch, int]:
-    """One fetch-pages task per source for the pages whose canonical URL is not stored yet.
+    """One fetch-pages task per source for the pages not read before, by their own address (a canonical
+    link another page declares does not count: Store.known_urls).
 
     Returns the fetched pages and how many listed pages were already stored.
     """
-    listed = {canonical_url(ref.url) for refs in groups for ref in refs}
-    known = set(store.known_urls(listed))
-    already = len(listed & known)
+    listed = [ref for refs in groups for ref in refs]
+    known = set(store.known_urls([canonical_url(ref.url) for ref in listed] + [ref.url for ref in listed]))
+    already = len({canonical_url(ref.url) for ref in listed if canonical_url(ref.url) in known or ref.url in known})
     running = []
     for refs in groups:
         fresh = fetch.unseen(refs, known)

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -27,9 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RhetoricError as exc:
         print(f"rhetoric: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("rhetoric: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM where a command stops on it (rhetoric.network.Stopped)
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"rhetoric: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + signum
     except BrokenPipeError:  # `rhetoric ... | head`: the reader stopped reading; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -298,6 +300,7 @@ def _with_prefect(settings: Settings, start, hint: bool = True):
 
 
 def cmd_run(args) -> int:
+    from rhetoric.network import stop_on_signals
     from rhetoric.pipeline import preflight
 
     settings = _settings(args, out_dir=args.out)
@@ -306,9 +309,10 @@ def cmd_run(args) -> int:
     from flows.pipeline import run_pipeline
 
     sources = [s if s.startswith(("http://", "https://")) else _here(s) for s in args.source or []]
-    summary = _with_prefect(settings, lambda: run_pipeline(sources=sources, db=settings.db_url or None,
-                                                 out=str(settings.out_dir), models=str(settings.models_dir),
-                                                 root=str(settings.root)))
+    with stop_on_signals():  # SIGINT/SIGTERM: fetches stop at once, the run ends as interrupted, one line here
+        summary = _with_prefect(settings, lambda: run_pipeline(sources=sources, db=settings.db_url or None,
+                                                     out=str(settings.out_dir), models=str(settings.models_dir),
+                                                     root=str(settings.root)))
     print(summary.render())
     return 0
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -54,9 +57,17 @@ class Settings:
     batch_size: int = 5000
     fetch_retries: int = 2
     retry_backoff: float = 2.0
+    # internal addresses fetching may reach anyway: "host" (any port) or "host:port", e.g. "127.0.0.1:8080"
+    allow_private: tuple[str, ...] = ()
     # named groups of outlets charted together, e.g. ("Russian state media", ("RT", "TASS"))
     outlet_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        """Settings built in code are held to the bounds of those read from files: no path bypasses them."""
+        for name in _CHECKED:
+            _checked(name, getattr(self, name), "Settings")
+        object.__setattr__(self, "allow_private", _checked("allow_private", self.allow_private, "Settings"))
 
     @property
     def state_dir(self) -> Path:
@@ -81,13 +92,18 @@ _ENV_KEYS = {
 _PATH_FIELDS = {"out_dir", "models_dir", "labels_dir"}
 _RANGES = {
     "near_duplicate_threshold": (0.0, 1.0, "a similarity above 0 and at most 1 (default 0.8)"),
-    "http_timeout": (0.0, 3600.0, "a number of seconds above 0"),
-    "max_bytes": (1, 10**10, "a positive number of bytes"),
-    "fetch_retries": (0, 20, "a whole number from 0 to 20"),
-    "retry_backoff": (0.0, 3600.0, "a number of seconds, 0 or more"),
-    "batch_size": (1, 10**7, "a positive whole number"),
+    "http_timeout": (0.0, 3600.0, "a number of seconds above 0 and at most 3600 (default 20)"),
+    "max_bytes": (1, 10**10, "a number of bytes from 1 to 10,000,000,000 (default 5,000,000)"),
+    "fetch_retries": (0, 20, "a whole number from 0 to 20 (default 2)"),
+    "retry_backoff": (0.0, 3600.0, "a number of seconds from 0 to 3600 (default 2)"),
+    "batch_size": (1, 10**7, "a whole number from 1 to 10,000,000 (default 5000)"),
 }
 _POSITIVE = {"near_duplicate_threshold", "http_timeout"}
+# every setting with a type or range to check, wherever its value came from
+_CHECKED = (*_RANGES, "user_agent")
+# "int" and "float" as text: under `from __future__ import annotations` a field's type is a string
+_FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
+_HOST_NAME = re.compile(r"^[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?\.?$")
 _TOML_KEYS = {
     "db": "db_url",
     "out": "out_dir",
@@ -100,6 +116,7 @@ _TOML_KEYS = {
     "batch_size": "batch_size",
     "fetch_retries": "fetch_retries",
     "retry_backoff": "retry_backoff",
+    "allow_private": "allow_private",
 }
 
 
@@ -153,27 +170,83 @@ def cli_source(value: str | Path) -> SourceSpec:
     return folder_source(text)
 
 
-def _coerce(name: str, value: Any, where: str) -> Any:
-    expected = {f.name: f.type for f in fields(Settings)}.get(name)
+def allow_entry(entry: str) -> tuple[str, int | None]:
+    """(host, port or None) of an allow_private entry: "host", "host:port", "[v6]" or "[v6]:port".
+
+    Raises:
+        ValueError: the entry is not of that form.
+    """
+    text = entry.strip().lower()
+    if text.startswith("["):
+        host, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            raise ValueError("an IPv6 address in brackets is [address] or [address]:port")
+        port = rest[1:] if rest else None
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, None  # a name, an IPv4 address or a bare IPv6 address
+    if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f"port {port!r} is not a number from 1 to 65535")
     try:
-        if expected == "int":
-            return int(value)
-        if expected == "float":
-            return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: expected a number for {name}, found {value!r}") from None
+        host = str(ipaddress.ip_address(host))
+    except ValueError:
+        if not _HOST_NAME.match(host):
+            raise ValueError(f"{host!r} is not a host name or an IP address") from None
+    return host, int(port) if port else None
+
+
+def _coerce(name: str, value: Any, where: str, text: bool = True) -> Any:
+    """A setting's value converted and checked; text (environment, flags) is read as the field's type."""
+    kind = _FIELD_TYPES.get(name)
+    if text and isinstance(value, str) and kind in ("int", "float"):
+        try:
+            value = int(value.strip()) if kind == "int" else float(value.strip())
+        except ValueError:
+            pass  # _checked names the value as found
+    value = _checked(name, value, where)
+    return Path(value) if name in _PATH_FIELDS else value
+
+
+def _checked(name: str, value: Any, where: str) -> Any:
+    """The value when its type and range are right for the setting; ConfigError naming `where` otherwise."""
+    kind = _FIELD_TYPES.get(name)
+    if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{where}: expected a whole number for {name}, found {value!r}")
+    if kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))
+                            or not math.isfinite(value)):
+        raise ConfigError(f"{where}: expected a number for {name}, found {value!r}")
     if name in _RANGES:
         low, high, wording = _RANGES[name]
-        if not low <= float(value) <= high or (name in _POSITIVE and float(value) == 0):
+        if not low <= value <= high or (name in _POSITIVE and value == 0):
             raise ConfigError(f"{where}: {name} must be {wording}, found {value!r}")
-    if name in _PATH_FIELDS:
-        return Path(value)
+    if name == "user_agent" and not (isinstance(value, str) and value.strip()):
+        raise ConfigError(f"{where}: user_agent must be a non-empty string, found {value!r}")
+    if name in _PATH_FIELDS | {"db_url"} and not isinstance(value, (str, Path)):
+        raise ConfigError(f"{where}: expected a path or address for {name}, found {value!r}")
+    if name == "allow_private":
+        return _allow_list(value, where)
     return value
 
 
+def _allow_list(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ConfigError(f'{where}: allow_private must be a list of "host" or "host:port" strings, '
+                          f'e.g. ["127.0.0.1:8080"], found {value!r}')
+    for entry in value:
+        try:
+            if not isinstance(entry, str):
+                raise ValueError("not a string")
+            allow_entry(entry)
+        except ValueError as exc:
+            raise ConfigError(f'{where}: allow_private entry {entry!r} is not "host" or "host:port" ({exc}); '
+                              'write e.g. "127.0.0.1:8080", "intranet.example" or "[::1]:8080"') from None
+    return tuple(e.strip() for e in value)
+
+
 def _read_config_file(path: Path) -> tuple[dict[str, Any], list[SourceSpec]]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    try:  # utf-8-sig: Windows editors start a UTF-8 file with a byte-order mark
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
@@ -187,7 +260,7 @@ def _read_config_file(path: Path) -> tuple[dict[str, Any], list[SourceSpec]]:
         if key not in _TOML_KEYS:
             known = ", ".join(sorted(_TOML_KEYS))
             raise ConfigError(f"{path}: unknown key settings.{key}; expected one of {known}")
-        values[_TOML_KEYS[key]] = _coerce(_TOML_KEYS[key], value, f"{path}: settings.{key}")
+        values[_TOML_KEYS[key]] = _coerce(_TOML_KEYS[key], value, f"{path}: settings.{key}", text=False)
 
     unknown = set(data) - {"settings", "source", "outlet_groups"}
     if unknown:
@@ -239,7 +312,10 @@ def _parse_source(path: Path, index: int, entry: Any) -> SourceSpec:
         return SourceSpec(kind="folder", location=str(resolved), outlet=outlet, manifest=manifest)
     if kind == "feed":
         url = entry.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://", "file://")):
+        if isinstance(url, str) and url.lower().startswith("file:"):
+            raise ConfigError(f"{where}.url: {url!r} is a local file, and feeds are fetched over http(s) only; "
+                              "serve it over http, or put its articles in a folder source")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}.url: a feed source needs url = \"http(s)://...\", found {url!r}")
         return SourceSpec(kind="feed", location=url, outlet=outlet)
     urls = entry.get("urls")

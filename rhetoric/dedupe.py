@@ -3,10 +3,12 @@
 A story is stored once, whoever carried it. Three rules decide that an item repeats
 a story the store (or the batch) already has, checked in this order:
 
-1. **Canonical URL.** The page's declared canonical link (else the address it was
-   fetched from), normalised: lower-case scheme and host, no default port, no
-   fragment, no tracking parameters (utm_*, fbclid, gclid, ...), the remaining query
-   parameters sorted, no trailing slash.
+1. **Address.** The address the item was read from (listed or fetched), normalised:
+   lower-case scheme and host, no default port, no fragment, no tracking parameters
+   (utm_*, fbclid, gclid, ...), the remaining query parameters sorted, no trailing
+   slash. A page's declared canonical link is recorded (when it names a page of the
+   same site) but never merges pages: it is the page's claim about another address,
+   and a claim must not suppress the page that really lives there.
 2. **Content hash.** SHA-256 of the cleaned sentences (rhetoric.text.content_hash).
 3. **Near-duplicate.** The Jaccard similarity of the bodies' 5-word shingles (the
    headline excluded: republishers rewrite it), estimated from 128 MinHash values,
@@ -75,15 +77,34 @@ def _is_tracking(name: str) -> bool:
 
 
 def choose_canonical(declared: str | None, fetched: str | None) -> str | None:
-    """The page's declared canonical URL when it names an article, else the fetched address; normalised.
+    """The page's declared canonical URL when it names an article on the page's own site, else the
+    fetched address; normalised.
 
-    A canonical link pointing at a site's home page (a common template mistake) would
-    merge every story of the site, so it is ignored.
+    A canonical link to another site is a claim about someone else's page, and one pointing
+    at a site's home page (a common template mistake) would merge every story of the site:
+    both are ignored. Either way the link is only recorded: what a page declares never stops
+    another address from being fetched (rhetoric.store.Store.known_urls).
     """
-    chosen = canonical_url(declared)
-    if chosen and chosen.startswith(("http://", "https://")) and urlsplit(chosen).path not in ("", "/"):
+    chosen, own = canonical_url(declared), canonical_url(fetched)
+    if (chosen and chosen.startswith(("http://", "https://")) and urlsplit(chosen).path not in ("", "/")
+            and same_site(chosen, own)):
         return chosen
-    return canonical_url(fetched)
+    return own
+
+
+def same_site(a: str | None, b: str | None) -> bool:
+    """Whether two http(s) addresses are on one site: the same host, a leading www. aside, and the same port."""
+    first, second = urlsplit(a or ""), urlsplit(b or "")
+    if not first.hostname or not second.hostname:
+        return False
+    try:
+        ports = (first.port or _DEFAULT_PORTS.get(first.scheme), second.port or _DEFAULT_PORTS.get(second.scheme))
+    except ValueError:
+        return False
+    hosts = (first.hostname.lower().removeprefix("www."), second.hostname.lower().removeprefix("www."))
+    # http and https of one host are one site: compare the port only when one is not a default
+    default = {80, 443}
+    return hosts[0] == hosts[1] and (ports[0] == ports[1] or set(ports) <= default)
 
 
 # --- near-duplicates --------------------------------------------------------------------

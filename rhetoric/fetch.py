@@ -3,52 +3,49 @@
 Plain functions; flows/pipeline.py runs them as Prefect tasks with retries. The split
 that drives retries: FetchFailed (connection error, timeout, HTTP 5xx) is transient
 and worth retrying; FetchRefused (HTTP 4xx, not HTML where HTML was expected, over
-the size cap, not a feed) is not, and becomes a Refusal with its reason.
+the size cap, not a feed, an internal address) is not, and becomes a Refusal with its
+reason. FetchStopped (a signal) ends the fetching. What may be connected to, and the
+deadline of a fetch, are rhetoric.network's.
 """
 
 from __future__ import annotations
 
 import calendar
 import http.client
-import socket
 import ssl
-import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
-from urllib.request import Request, build_opener
+from urllib.request import Request
 
 from rhetoric.config import Settings, SourceSpec
 from rhetoric.dedupe import canonical_url, choose_canonical
 from rhetoric.errors import InputError
 from rhetoric.ingest import NO_TEXT_IN_HTML, IngestBatch, RawArticle, Refusal, extract_html
+from rhetoric.network import (  # the three Fetch* errors are raised here too, and the flows name them as fetch.*
+    Deadline, FetchFailed, FetchRefused, FetchStopped, check_stop, open_url,
+)
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1"
 HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 _BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"RIFF")
-
-
-class FetchFailed(InputError):
-    """A transient failure (connection, timeout, HTTP 5xx): the same request may work on a retry."""
-
-
-class FetchRefused(InputError):
-    """A permanent answer (HTTP 4xx, wrong content type, too big, not a feed): retrying will not help."""
+_CHUNK = 16384  # read at most this much at a time, checking the deadline and size cap in between
 
 
 @dataclass(frozen=True)
 class HttpOptions:
-    """How to talk to servers: per-request time budget, size cap and User-Agent."""
+    """How to talk to servers: time budget of a whole fetch, size cap, User-Agent, internal addresses allowed."""
 
     timeout: float = 20.0
     max_bytes: int = 5_000_000
     user_agent: str = "rhetoric"
+    allow_private: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "HttpOptions":
-        return cls(settings.http_timeout, settings.max_bytes, settings.user_agent)
+        return cls(settings.http_timeout, settings.max_bytes, settings.user_agent, tuple(settings.allow_private))
 
 
 @dataclass(frozen=True)
@@ -60,47 +57,60 @@ class Response:
 
 
 def fetch(url: str, options: HttpOptions, accept: str = HTML_ACCEPT) -> Response:
-    """GET a URL within the time budget and size cap.
+    """GET a URL, redirects and all, within one deadline (options.timeout) and the size cap.
 
     Raises:
         FetchFailed: connection error, timeout, HTTP 5xx (retry).
-        FetchRefused: HTTP 4xx, a body over the cap, an address that cannot be fetched.
+        FetchRefused: HTTP 4xx, a body over the cap, an address that cannot or may not be fetched.
+        FetchStopped: a signal asked the run to stop.
     """
-    request = Request(url, headers={"User-Agent": options.user_agent, "Accept": accept})
-    deadline = time.monotonic() + options.timeout
+    deadline = Deadline(options.timeout)
     try:
-        with build_opener().open(request, timeout=options.timeout) as answer:
+        request = Request(url, headers={"User-Agent": options.user_agent, "Accept": accept})
+        with open_url(request, options.allow_private, deadline) as answer:
             declared = answer.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > options.max_bytes:
                 raise FetchRefused(_too_big(int(declared), options))
             body = _read_capped(answer, options, deadline)
             return Response(answer.geturl(), answer.headers.get_content_type(),
                             answer.headers.get_content_charset(), body)
+    except InputError:
+        raise
     except HTTPError as exc:
+        exc.close()
         if exc.code >= 500:
             raise FetchFailed(f"HTTP {exc.code} {exc.reason} (server error)") from None
         raise FetchRefused(f"HTTP {exc.code} {exc.reason}") from None
-    except (TimeoutError, socket.timeout):
-        raise FetchFailed(f"no answer within {options.timeout:g} s (timeout)") from None
-    except URLError as exc:
-        if isinstance(exc.reason, ssl.SSLCertVerificationError):
-            raise FetchRefused(f"TLS certificate not valid: {exc.reason}") from None
-        if isinstance(exc.reason, (TimeoutError, socket.timeout)):
-            raise FetchFailed(f"no answer within {options.timeout:g} s (timeout)") from None
-        raise FetchFailed(f"cannot connect: {exc.reason}") from None
-    except (ConnectionError, http.client.HTTPException, OSError) as exc:
-        raise FetchFailed(f"connection failed: {exc}") from None
-    except ValueError as exc:
-        raise FetchRefused(f"not a fetchable address: {exc}") from None
+    except (URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        deadline.check()  # when the watchdog cut the connection, that is the reason, not the error it caused
+        raise _failure(exc, options) from None
+    finally:
+        deadline.close()
 
 
-def _read_capped(answer, options: HttpOptions, deadline: float) -> bytes:
+def _failure(exc: Exception, options: HttpOptions) -> InputError:
+    """The FetchFailed or FetchRefused that says what went wrong with a connection."""
+    reason = exc.reason if isinstance(exc, URLError) else exc
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return FetchRefused(f"TLS certificate not valid: {reason}")
+    if isinstance(reason, TimeoutError):
+        return FetchFailed(f"no answer within {options.timeout:g} s (timeout)")
+    if isinstance(exc, URLError):
+        return FetchFailed(f"cannot connect: {reason}")
+    if isinstance(exc, ValueError):
+        return FetchRefused(f"not a fetchable address: {exc}")
+    return FetchFailed(f"connection failed: {exc!r}" if not str(exc) else f"connection failed: {exc}")
+
+
+def _read_capped(answer, options: HttpOptions, deadline: Deadline) -> bytes:
     chunks, size = [], 0
     while True:
-        if time.monotonic() > deadline:
-            raise FetchFailed(f"the page took longer than {options.timeout:g} s to arrive (timeout)")
-        chunk = answer.read(65536)
+        deadline.check()
+        chunk = answer.read1(_CHUNK)  # what has arrived, not a full buffer: a trickle cannot hold a read
         if not chunk:
+            deadline.check()  # a connection cut by the watchdog reads as an end
+            if answer.length:  # the server promised more (Content-Length) than it sent
+                raise FetchFailed(f"the connection closed {answer.length:,} bytes before the end of the body")
             return b"".join(chunks)
         size += len(chunk)
         if size > options.max_bytes:
@@ -242,6 +252,7 @@ def fetch_pages(refs: list[PageRef], options: HttpOptions, progress: PageProgres
     for ref in refs:
         if ref.url in progress.done:
             continue
+        check_stop()
         try:
             progress.done[ref.url] = fetch_article(ref, options)
             progress.failed.pop(ref.url, None)
@@ -258,12 +269,12 @@ def fetch_pages(refs: list[PageRef], options: HttpOptions, progress: PageProgres
 
 
 def unseen(refs: list[PageRef], known: set[str]) -> list[PageRef]:
-    """The references whose canonical URL is neither in `known` nor earlier in the list."""
+    """The references whose address (as listed, or its canonical form) is neither in `known` nor earlier in the list."""
     seen = set(known)
     fresh: list[PageRef] = []
     for ref in refs:
         key = canonical_url(ref.url)
-        if key in seen:
+        if key in seen or ref.url in seen:
             continue
         seen.add(key)
         fresh.append(ref)

@@ -89,7 +89,11 @@ def read_folder(spec: SourceSpec, max_bytes: int, suffixes: tuple[str, ...] = AR
         batch.refusals.append(Refusal(str(folder), "not a folder; check --source or rhetoric.toml"))
         return batch
     manifest_path = Path(spec.manifest) if spec.manifest else folder / MANIFEST_NAME
-    manifest = read_manifest(manifest_path, batch) if manifest_path.is_file() else {}
+    try:
+        manifest = read_manifest(manifest_path, batch) if manifest_path.is_file() else {}
+    except ValueError as exc:  # its rows cannot be told apart: no file gets another file's metadata
+        batch.refusals.append(Refusal(str(manifest_path), f"{exc}; no file of {folder} is read until it is fixed"))
+        return batch
     files = sorted(p for p in folder.iterdir()
                    if p.is_file() and p.suffix.lower() in suffixes and p.name.lower() not in SKIPPED_NAMES)
     names = {p.name for p in files}
@@ -234,20 +238,31 @@ def _control_ratio(text: str) -> float:
 
 
 def read_manifest(path: Path, batch: IngestBatch) -> dict[str, ManifestRow]:
-    """Rows of a manifest by file name; malformed rows are reported in batch.warnings."""
+    """Rows of a manifest by file name; malformed rows are reported in batch.warnings.
+
+    Raises:
+        ValueError: a quote left open runs rows together (a manifest value never spans lines).
+    """
     try:
         raw = decode_bytes(path.read_bytes())
     except (OSError, ValueError) as exc:
         batch.warnings.append(f"{path}: cannot read the manifest ({exc}); files are read without metadata")
         return {}
-    reader = csv.DictReader(raw.splitlines())
-    missing = [c for c in ("file",) if c not in (reader.fieldnames or [])]
-    if missing:
+    reader = csv.reader(raw.splitlines(keepends=True))  # line ends kept: a value spanning lines shows them
+    columns = next(reader, [])
+    if "file" not in columns:
         batch.warnings.append(f"{path}:1: the manifest has no 'file' column; expected columns "
                               f"{','.join(MANIFEST_COLUMNS)}; files are read without metadata")
         return {}
     rows: dict[str, ManifestRow] = {}
-    for line, record in enumerate(reader, start=2):
+    start = reader.line_num + 1
+    for values in reader:
+        line, start = start, reader.line_num + 1
+        if any("\n" in v or "\r" in v for v in values):
+            raise ValueError(runaway_quote(f"{path}:{line}", reader.line_num))
+        if not values:
+            continue
+        record = dict(zip(columns, values))
         name = (record.get("file") or "").strip()
         if not name:
             batch.warnings.append(f"{path}:{line}: empty 'file' value; row ignored")
@@ -258,6 +273,13 @@ def read_manifest(path: Path, batch: IngestBatch) -> dict[str, ManifestRow]:
             continue
         rows[name] = _manifest_row(line, record)
     return rows
+
+
+def runaway_quote(where: str, end: int) -> str:
+    """The problem of a quoted CSV value that spans lines. In manifests and label files no value holds a
+    line break, so it is a quote left open, which runs the rows after it into one value."""
+    return (f"{where}: a quote opened on this line is not closed on it, so the rows up to line {end} run into "
+            "one value; close the quote (write \"\" for a quote inside a value)")
 
 
 def _manifest_row(line: int, record: dict) -> ManifestRow:

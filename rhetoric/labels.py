@@ -18,6 +18,7 @@ import numpy
 import pandas as pd
 
 from rhetoric.errors import LabelError
+from rhetoric.ingest import runaway_quote
 
 FRAMES_FILE = "frames.toml"
 EVAL_DIR = "eval"
@@ -46,8 +47,8 @@ def load_frames(labels_dir: Path) -> tuple[Frame, ...]:
         LabelError: the file is missing or unreadable, or an entry lacks a field or repeats a name.
     """
     path = Path(labels_dir) / FRAMES_FILE
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    try:  # utf-8-sig: Windows editors start a UTF-8 file with a byte-order mark
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         raise LabelError([f"{path}: cannot read the frames file ({exc.strerror}); create it with [[frame]] entries"]) from None
     except tomllib.TOMLDecodeError as exc:
@@ -150,7 +151,9 @@ def _read_file(shown: str, path: Path, names: list[str], problems: list[str]) ->
     rows = []
     line = reader.line_num + 1
     for fields in reader:
-        if any(f.strip() for f in fields):
+        if any("\n" in f or "\r" in f for f in fields):
+            problems.append(runaway_quote(f"{shown}:{line}", reader.line_num))
+        elif any(f.strip() for f in fields):
             row = _parse_row(f"{shown}:{line}", fields, header, names, problems)
             if row is not None:
                 rows.append({**row, "file": shown, "line": line})

@@ -249,13 +249,17 @@ def prepare_articles(raw: list[RawArticle]) -> tuple[list[NewArticle], list[Refu
 
 def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
                  ) -> tuple[list[NewArticle], dict[int, int], list[str]]:
-    """Find items that repeat a story, by canonical URL or near-duplicate text (rhetoric.dedupe).
+    """Find items that repeat a story, by address, content or near-duplicate text (rhetoric.dedupe).
+
+    An item's address is where it was read from, never the canonical link its page declares:
+    a page must not make another page a repeat of itself.
 
     Returns the batch (a repeat of an earlier item of the batch takes that item's content
     hash, so the store records it as another source), duplicate_of for add_articles
     (batch position -> stored article id), and one line per repeat saying why.
     """
-    stored_urls = store.known_urls(a.canonical_url for a in prepared if a.canonical_url)
+    addresses = [canonical_url(a.url) for a in prepared]
+    stored_urls = store.known_urls(a for a in addresses if a)
     stored_hashes = store.known_hashes(a.content_hash for a in prepared)
     index = SignatureIndex(store.signatures(), threshold)
     batch_urls: dict[str, int] = {}
@@ -263,7 +267,7 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
     duplicate_of: dict[int, int] = {}
     notes: list[tuple[str, int | None, str]] = []  # (text, stored article named after it, rest of the text)
     for position, item in enumerate(items):
-        url = item.canonical_url
+        url = addresses[position]
         if item.content_hash in stored_hashes:
             continue  # the very same text: the store records the source itself
         if url in stored_urls:

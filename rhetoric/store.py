@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from rhetoric.dedupe import canonical_url
 from rhetoric.errors import StoreError
 
 metadata = MetaData()
@@ -177,9 +178,24 @@ class Store:
             return _lookup(conn, articles.c.content_hash, articles.c.id, hashes)
 
     def known_urls(self, urls: Iterable[str]) -> dict[str, int]:
-        """Map each already stored canonical URL to its article id."""
+        """Map each given address a stored page was read from to its article id: as listed (source), as
+        fetched (url), or as the canonical form of either.
+
+        A page's declared canonical link (also kept in canonical_url) does not count: it names
+        another address, and would let one page stop the page at that address from being fetched.
+        """
+        wanted = [u for u in dict.fromkeys(urls) if u]
+        found: dict[str, int] = {}
         with self.engine.connect() as conn:
-            return _lookup(conn, article_sources.c.canonical_url, article_sources.c.article_id, urls)
+            for column in (article_sources.c.source, article_sources.c.url):
+                found.update(_lookup(conn, column, article_sources.c.article_id, wanted))
+            for chunk in _chunks(wanted, 500):
+                rows = conn.execute(select(article_sources.c.canonical_url, article_sources.c.url,
+                                           article_sources.c.source, article_sources.c.article_id)
+                                    .where(article_sources.c.canonical_url.in_(chunk)))
+                found.update((key, article_id) for key, url, source, article_id in rows
+                             if key in (canonical_url(url), canonical_url(source)))
+        return found
 
     def signatures(self) -> list[tuple[int, str]]:
         """(article id, near-duplicate signature) of every stored article that has one."""

@@ -18,7 +18,11 @@ MAX_DELAY = 10.0  # a handler never sleeps longer, whatever a test asks
 
 @dataclass
 class Route:
-    """What one path answers: a body, its type, a status, a delay, and how many 500s to send first."""
+    """What one path answers: a body, its type, a status, a delay, and how many 500s to send first.
+
+    location makes it a redirect (status 302 unless given); trickle sends the body two bytes
+    at a time, that many seconds apart (a hostile server holding the client).
+    """
 
     body: bytes | str
     content_type: str = "text/html; charset=utf-8"
@@ -26,6 +30,8 @@ class Route:
     delay: float = 0.0
     fail_first: int = 0
     hits: int = 0
+    location: str | None = None
+    trickle: float = 0.0
 
 
 @dataclass
@@ -63,6 +69,11 @@ class NewsSite:
     def base(self) -> str:
         return f"http://{HOST}:{self._server.server_address[1]}"
 
+    @property
+    def netloc(self) -> str:
+        """host:port, as settings.allow_private lists the one internal address a test may fetch from."""
+        return f"{HOST}:{self._server.server_address[1]}"
+
     def url(self, path: str) -> str:
         return self.base + path
 
@@ -90,17 +101,32 @@ class NewsSite:
                 self._send(request, 500, "text/plain", b"internal error")
                 return
             body = route.body.encode("utf-8") if isinstance(route.body, str) else route.body
-            self._send(request, route.status, route.content_type, body)
+            if route.location:
+                self._send(request, route.status if route.status != 200 else 302, route.content_type, body,
+                           location=route.location)
+                return
+            self._send(request, route.status, route.content_type, body, trickle=route.trickle)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test): nothing to do
 
     @staticmethod
-    def _send(request, status: int, content_type: str, body: bytes) -> None:
+    def _send(request, status: int, content_type: str, body: bytes, location: str | None = None,
+              trickle: float = 0.0) -> None:
         request.send_response(status)
         request.send_header("Content-Type", content_type)
         request.send_header("Content-Length", str(len(body)))
+        if location:
+            request.send_header("Location", location)
         request.end_headers()
-        request.wfile.write(body)
+        if not trickle:
+            request.wfile.write(body)
+            return
+        started = time.monotonic()
+        for start in range(0, len(body), 2):
+            if time.monotonic() - started > 60:  # never outlive a test by much, whatever it asks
+                return
+            request.wfile.write(body[start:start + 2])
+            time.sleep(trickle)
 
 
 def article_page(title: str, paragraphs: list[str], published: str | None = None,

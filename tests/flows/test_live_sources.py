@@ -25,7 +25,15 @@ def site():
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, site):
+def elsewhere():
+    """Another service on this machine (another port of 127.0.0.1), which the project does not allow."""
+    with NewsSite() as running:
+        running.add("/internal/status", article_page("Internal status", story("internal")))
+        yield running
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, site, elsewhere):
     project = make_project(tmp_path_factory.mktemp("live"))
     pages = {
         "/world/1": article_page("Ministers sign grain deal", story("one"), published="2024-06-01"),
@@ -45,18 +53,21 @@ def project(tmp_path_factory, site):
              {"title": "Flaky", "link": site.url("/world/flaky"), "published": "2024-06-03"},
              {"title": "Slow", "link": site.url("/world/slow")},
              {"title": "Report", "link": site.url("/world/report.pdf")},
-             {"title": "Gone", "link": site.url("/world/gone")}]
+             {"title": "Gone", "link": site.url("/world/gone")},
+             {"title": "Internal", "link": elsewhere.url("/internal/status")}]
     site.add("/feed.xml", rss_feed("Test Wire", items), content_type="application/rss+xml")
     site.add("/broken.xml", "<rss><channel><title>Broken</title><item><<<", content_type="application/rss+xml")
     copy = story("one")
     copy[1] = copy[1].replace("The ", "A ", 1)
     site.add("/other/reprint", article_page("Grain deal signed, ministers say", copy, published="2024-06-02"))
-    down = f"http://127.0.0.1:{closed_port()}/feed.xml"
+    down_port = closed_port()
+    down = f"http://127.0.0.1:{down_port}/feed.xml"
     (project / "rhetoric.toml").write_text(f"""
 [settings]
 http_timeout = 1.0
 fetch_retries = 1
 retry_backoff = 0.2
+allow_private = ["{site.netloc}", "127.0.0.1:{down_port}"]
 
 [[source]]
 kind = "feed"
@@ -87,12 +98,16 @@ def first(project, prefect_harness):
     return db, run_pipeline(db=db, root=str(project))
 
 
-def test_good_items_are_stored_once_and_bad_ones_reported_with_the_reason(site, first):
+def test_good_items_are_stored_once_and_bad_ones_reported_with_the_reason(site, elsewhere, first):
     db, summary = first
     assert summary.articles_new == 4, summary.render()
     assert summary.articles_already == 1, (summary.refusals, summary.repeats)  # the reprint
     reasons = {r.source: r.reason for r in summary.refusals}
-    assert set(reasons) == {site.url(p) for p in ("/world/slow", "/world/report.pdf", "/world/gone")}
+    internal = elsewhere.url("/internal/status")
+    assert set(reasons) == {site.url(p) for p in ("/world/slow", "/world/report.pdf", "/world/gone")} | {internal}
+    assert reasons[internal] == (f"{internal}: refused: 127.0.0.1 is a loopback address; "
+                                 f'list "{elsewhere.netloc}" in settings.allow_private to fetch it')
+    assert elsewhere.hits("/internal/status") == 0 and f"refused {internal}: {internal}: refused" in summary.render()
     assert "gave up after 2 attempt(s)" in reasons[site.url("/world/slow")]
     assert "timeout" in reasons[site.url("/world/slow")]
     assert "expected an HTML page, got application/pdf" in reasons[site.url("/world/report.pdf")]
@@ -135,7 +150,7 @@ def test_the_run_publishes_its_summary_frame_shares_and_dashboard_link(first):
     assert Artifact.get("rhetoric-dashboard").data.startswith("[rhetoric dashboard](file://")
 
 
-def test_the_next_run_fetches_only_what_is_new_and_retries_what_failed(site, project, first):
+def test_the_next_run_fetches_only_what_is_new_and_retries_what_failed(site, elsewhere, project, first):
     from flows.pipeline import run_pipeline
 
     db, _ = first
@@ -144,7 +159,8 @@ def test_the_next_run_fetches_only_what_is_new_and_retries_what_failed(site, pro
     again = run_pipeline(db=db, root=str(project))
     assert {p: site.hits(p) for p in before} == before
     assert again.articles_new == 1 and again.new_by_outlet == {"Test Wire": 1}
-    assert {r.source for r in again.refusals} == {site.url("/world/report.pdf"), site.url("/world/gone")}
+    assert {r.source for r in again.refusals} == {site.url("/world/report.pdf"), site.url("/world/gone"),
+                                                  elsewhere.url("/internal/status")}
     assert len(again.source_failures) == 2
     assert Store(db).corpus_summary()["articles"] == 5
     runs = Store(db).export_runs()

@@ -68,7 +68,8 @@ def test_serve_picks_up_an_item_published_between_two_scheduled_runs(tmp_path):
         items = [{"title": "First", "link": first, "published": "2024-06-01"}]
         site.add("/feed.xml", rss_feed("Serve Wire", items), content_type="application/rss+xml")
         (project / "rhetoric.toml").write_text(
-            f'[settings]\nhttp_timeout = 5.0\n\n[[source]]\nkind = "feed"\nurl = "{site.url("/feed.xml")}"\n',
+            f'[settings]\nhttp_timeout = 5.0\nallow_private = ["{site.netloc}"]\n\n'
+            f'[[source]]\nkind = "feed"\nurl = "{site.url("/feed.xml")}"\n',
             encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
         env.update(PYTHONPATH=str(ROOT), PREFECT_HOME=str(tmp_path / "prefect-home"),

@@ -28,11 +28,21 @@ def test_canonical_url_normalises_what_does_not_change_the_page(url, expected):
     assert canonical_url(url) == expected
 
 
-def test_choose_canonical_prefers_the_declared_link_unless_it_is_a_home_page():
-    fetched = "http://127.0.0.1:8000/p/1?utm_campaign=feed"
-    assert choose_canonical("https://news.test/2024/talks/", fetched) == "https://news.test/2024/talks"
-    assert choose_canonical("https://news.test/", fetched) == "http://127.0.0.1:8000/p/1"
-    assert choose_canonical(None, fetched) == "http://127.0.0.1:8000/p/1"
+@pytest.mark.parametrize("declared, fetched, chosen", [
+    ("https://news.test/2024/talks/", "https://news.test/p/1?utm_campaign=feed", "https://news.test/2024/talks"),
+    ("https://www.news.test/2024/talks", "http://news.test/p/1", "https://www.news.test/2024/talks"),
+    ("https://news.test/2024/talks", "https://www.news.test/p/1", "https://news.test/2024/talks"),
+    # another site's page: a claim about someone else, ignored
+    ("https://news.test/2024/talks/", "http://127.0.0.1:8000/p/1?utm_campaign=feed", "http://127.0.0.1:8000/p/1"),
+    ("https://other.test/2024/talks", "https://news.test/p/1", "https://news.test/p/1"),
+    ("https://news.test.evil.example/a", "https://news.test/p/1", "https://news.test/p/1"),
+    ("http://127.0.0.1:9000/b", "http://127.0.0.1:8000/a", "http://127.0.0.1:8000/a"),
+    # a home page, or nothing: the fetched address
+    ("https://news.test/", "https://news.test/p/1", "https://news.test/p/1"),
+    (None, "https://news.test/p/1", "https://news.test/p/1"),
+])
+def test_choose_canonical_takes_the_declared_link_only_on_the_pages_own_site(declared, fetched, chosen):
+    assert choose_canonical(declared, fetched) == chosen
 
 
 def body(topic: str) -> list[str]:
@@ -111,3 +121,27 @@ def test_repeats_are_stored_once_with_every_outlet_and_url(tmp_path):
     assert carried["Outlet A"] == {("Outlet A", "https://a.test/talks?utm_source=rss"),
                                    ("Outlet B", "https://b.test/copy"), ("Outlet A", "https://a.test/talks")}
     assert carried["Outlet C"] == {("Outlet C", "https://c.test/other"), ("Outlet D", "https://d.test/reprint")}
+
+
+def page(address: str, topic: str, declared: str | None = None) -> RawArticle:
+    return RawArticle(source=address, text="Headline\n\n" + "\n\n".join(story(topic)), url=address,
+                      canonical_url=declared, outlet="News")
+
+
+@pytest.mark.parametrize("same_run", [True, False])
+def test_a_declared_canonical_link_never_makes_another_page_a_repeat(tmp_path, same_run):
+    """Page a says its canonical address is b's; b is a different story and must be stored as one."""
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.create_schema()
+    claimant = page("https://news.test/a", "claimant", declared="https://news.test/b")
+    real = page("https://news.test/b", "real story")
+    if not same_run:
+        first, _ = prepare_articles([claimant])
+        store.add_articles(first, "run-1")
+        assert store.known_urls(["https://news.test/b"]) == {}  # a's claim does not make b look stored
+        assert store.known_urls(["https://news.test/a"]) == {"https://news.test/a": 1}
+    batch, _ = prepare_articles([claimant, real] if same_run else [real])
+    items, duplicate_of, notes = mark_repeats(store, batch, threshold=0.8)
+    result = store.add_articles(items, "run-2", duplicate_of)
+    assert notes == [] and duplicate_of == {}
+    assert store.corpus_summary()["articles"] == 2 and result.already_stored == 0

@@ -122,3 +122,26 @@ def test_a_page_date_comes_from_its_markup_never_from_a_copyright_footer():
     assert extract_html(page).published is None  # the feed item's date fills it in (rhetoric.fetch)
     dated = page.replace("<head>", '<head><meta property="article:published_time" content="2025-02-24T10:00:00Z">')
     assert str(extract_html(dated).published) == "2025-02-24"
+
+
+def test_a_manifest_with_a_quote_left_open_is_refused_with_its_line(tmp_path):
+    """The open quote on line 3 would give b.txt the title 'Talks\\nc.txt,2023-03-01,...' and c.txt no date."""
+    spec = folder(tmp_path, {n: ARTICLE.encode() + n.encode() for n in ("a.txt", "b.txt", "c.txt")},
+                  "file,published,outlet,title,url\n"
+                  "a.txt,2023-02-22,DW,Fine,\n"
+                  'b.txt,2023-02-23,DW,"Talks,\n'
+                  "c.txt,2023-03-01,DW,Other,\n")
+    batch = read_folder(spec, max_bytes=10_000)
+    assert batch.articles == []
+    (refusal,) = batch.refusals
+    assert refusal.source == str(tmp_path / "manifest.csv")
+    assert refusal.reason.startswith(f"{tmp_path / 'manifest.csv'}:3: a quote opened on this line is not closed "
+                                     "on it, so the rows up to line 4 run into one value")
+    assert refusal.reason.endswith(f"no file of {tmp_path} is read until it is fixed")
+
+
+def test_manifest_lines_count_physical_lines(tmp_path):
+    spec = folder(tmp_path, {"a.txt": ARTICLE.encode()},
+                  'file,published,outlet,title,url\n\n"a.txt",2023-13-01,DW,"A ""quoted"" title",\n')
+    (refusal,) = read_folder(spec, max_bytes=10_000).refusals
+    assert "manifest.csv:3: bad date" in refusal.reason

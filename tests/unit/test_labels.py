@@ -122,3 +122,30 @@ def test_label_hash_changes_with_labels_not_order(labels):
     assert label_set_hash(load_labels(labels, frames), frames) == first
     write(labels, "a.csv", HEADER + "Two.,,written,b\nOne.,multipolarity,written,b\n")
     assert label_set_hash(load_labels(labels, frames), frames) != first
+
+
+def test_a_quote_left_open_is_refused_with_the_line_where_it_opened(labels):
+    """Unclosed, the quote on line 3 swallows lines 4 and 5 into one 'sentence'; csv reads that without complaint."""
+    write(labels, "x.csv", HEADER + "First.,,written,b\n"
+          '"Sanctions are illegal, said the envoy.,anti_sanctions,written,b\n'
+          "Talks now.,peace_talks,written,b\n"
+          'Peace is near.",peace_talks,written,b\n'
+          "Last one.,,written,b\n")
+    with pytest.raises(LabelError) as info:
+        load_labels(labels, load_frames(labels))
+    assert info.value.problems == [
+        "labels/x.csv:3: a quote opened on this line is not closed on it, so the rows up to line 5 run into one "
+        'value; close the quote (write "" for a quote inside a value)']
+
+
+def test_a_quote_never_closed_is_refused_too(labels):
+    write(labels, "x.csv", HEADER + '"Sanctions are illegal.,anti_sanctions,written,b\nTalks now.,peace_talks,written,b\n')
+    with pytest.raises(LabelError, match=r"labels/x\.csv:2: a quote opened on this line is not closed on it, "
+                                         r"so the rows up to line 3 run into one value"):
+        load_labels(labels, load_frames(labels))
+
+
+def test_quoted_commas_and_doubled_quotes_on_one_line_are_fine(labels):
+    write(labels, "x.csv", HEADER + '"He said ""no"", twice.",peace_talks,written,b\r\nNext.,,written,b\r\n')
+    table = load_labels(labels, load_frames(labels))
+    assert list(table["text"]) == ['He said "no", twice.', "Next."] and list(table["line"]) == [2, 3]
