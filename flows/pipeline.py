@@ -59,7 +59,8 @@ def prepare_articles(raw: list[RawArticle]):
 @task(name="store-articles", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def store_articles(store: Store, prepared: list[NewArticle], run_id: str,
                    duplicate_of: dict[int, int] | None = None):
-    """Write the batch in one transaction (a retry cannot half-write); repeats become extra sources."""
+    """Write the batch in one transaction (a retry cannot half-write); repeats become extra sources, rows the
+    database refuses become refusals."""
     return pipeline.store_articles(store, prepared, run_id, duplicate_of)
 
 
@@ -76,10 +77,10 @@ def classify(store: Store, model, batch_size: int) -> int:
 
 
 @task(name="write-dashboard", retries=1, cache_policy=NO_CACHE)
-def write_dashboard(store: Store, settings: Settings, model, evidence: dict) -> str:
+def write_dashboard(store: Store, settings: Settings, model, evidence: dict, run_id: str) -> str:
     """Rebuild outputs/index.html from the store."""
     history = Registry(settings.models_dir).history()
-    return str(pipeline.write_dashboard(store, settings, model.metadata, history, evidence))
+    return str(pipeline.write_dashboard(store, settings, model.metadata, history, evidence, run_id=run_id))
 
 
 @flow(name="rhetoric-run", log_prints=False)
@@ -101,34 +102,57 @@ def run_pipeline(sources: list[str] | None = None, db: str | None = None, out: s
 
 
 def run_with_settings(settings: Settings) -> pipeline.RunSummary:
-    """The body of the flow, for callers that already hold settings (serve, tests)."""
+    """The body of the flow, for callers that already hold settings (serve, tests).
+
+    The run holds its store's run lock (rhetoric.locking) from before it reads what is stored
+    until it records its end: a second run on the same store, from any project folder and
+    under any spelling of its address, waits up to settings.lock_wait seconds, then skips.
+    """
     logger = get_run_logger()
     run_id = str(flow_run.get_id() or uuid.uuid4())
     store = pipeline.open_store(settings)
     summary = pipeline.RunSummary(run_id=run_id)
-    lock = pipeline.run_lock(settings)
-    store.start_run(run_id)
-    if not lock.acquire():
-        summary.skipped = (f"another run is writing to this store ({lock.holder()}); "
+    lock = store.run_lock()
+    if not lock.acquire(settings.lock_wait):
+        waited = f"waited {settings.lock_wait:g} s (lock_wait in rhetoric.toml); " if settings.lock_wait else ""
+        summary.skipped = (f"another run is writing to this store ({lock.holder()}); {waited}"
                            "this one stops here and the next one picks up what is new")
+        store.start_run(run_id, status="skipped")
         store.finish_run(run_id, "skipped", summary.counts(), summary.details())
         logger.warning("run %s skipped: %s", run_id, summary.skipped)
         _publish(summary)
         return summary
     try:
+        # we hold the lock, so no other run is alive: what it left behind is dead
+        dead = store.mark_interrupted(except_run=run_id)
+        if dead:
+            summary.warnings.append(f"{dead} earlier run(s) ended without recording it (killed?); "
+                                    "marked interrupted")
+        pipeline.partial_dashboard(settings).unlink(missing_ok=True)
+        store.start_run(run_id)
         with network.stop_on_signals(chain=True):  # SIGINT/SIGTERM stop every fetch at once, then end the run
             _ingest_and_classify(settings, store, summary)
-    except BaseException:
-        store.finish_run(run_id, "failed", summary.counts(), summary.details())
+        store.finish_run(run_id, "completed", summary.counts(), summary.details())
+    except BaseException as exc:
+        stopped = isinstance(exc, KeyboardInterrupt) or network.STOP.is_set()  # SIGTERM reaches here as Prefect's
+        _record_end(store, summary, "interrupted" if stopped else "failed")
         raise
     finally:
         lock.release()
-    store.finish_run(run_id, "completed", summary.counts(), summary.details())
     logger.info("run %s: %d new articles, %d refused, %d failed sources, %d sentences classified",
                 run_id, summary.articles_new, len(summary.refusals), len(summary.source_failures),
                 summary.sentences_scored)
     _publish(summary)
     return summary
+
+
+def _record_end(store: Store, summary: pipeline.RunSummary, status: str) -> None:
+    """Record how a run that did not complete ended, if the store lets us; else the next run marks it interrupted."""
+    try:
+        store.finish_run(summary.run_id, status, summary.counts(), summary.details())
+    except Exception as exc:  # never hide the error that stopped the run behind this one
+        get_run_logger().warning("run %s: could not record its end as %s: %s", summary.run_id, status,
+                                 str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
 def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.RunSummary) -> None:
@@ -138,10 +162,11 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
     fresh, unchanged = pipeline.skip_unchanged(store, batch.articles)
     prepared, refused = prepare_articles(quote(fresh))
     summary.refusals = batch.refusals + refused
-    summary.warnings = batch.warnings
+    summary.warnings += batch.warnings
     prepared, duplicate_of, summary.repeats = pipeline.mark_repeats(
         store, prepared, settings.near_duplicate_threshold)
     added = store_articles(store, quote(prepared), summary.run_id, duplicate_of)
+    summary.refusals += added.refused
     summary.articles_new = len(added.new_article_ids)
     summary.articles_already = added.already_stored + unchanged + stored_pages
     summary.sentences_new = added.new_sentences
@@ -154,7 +179,7 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
     summary.frame_shares = pipeline.frame_shares(store, summary.run_id)
     evidence = pipeline.correction_evidence(store, settings, model)
     summary.rates = evidence
-    summary.chart_path = write_dashboard(store, settings, model, evidence)
+    summary.chart_path = write_dashboard(store, settings, model, evidence, summary.run_id)
 
 
 def read_live_sources(settings: Settings, store: Store) -> tuple[IngestBatch, list[Refusal], int]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from rhetoric.charts.page import dashboard_html
@@ -232,7 +229,8 @@ def prepare_articles(raw: list[RawArticle]) -> tuple[list[NewArticle], list[Refu
     """Clean, split, hash and sign each article; refuse those with no text left after cleaning."""
     prepared: list[NewArticle] = []
     refused: list[Refusal] = []
-    for article in raw:
+    for original in raw:
+        article = _without_nul(original)
         sentences = article_sentences(article.text, article.title)
         if not sentences:
             refused.append(Refusal(article.source, "no article text left after removing boilerplate"))
@@ -241,10 +239,18 @@ def prepare_articles(raw: list[RawArticle]) -> tuple[list[NewArticle], list[Refu
             content_hash=content_hash(sentences), sentences=sentences, source=article.source,
             title=article.title or sentences[0], published=article.published, outlet=article.outlet,
             url=article.url, canonical_url=article.canonical_url or canonical_url(article.url),
-            author=article.author, signature=signature(sentences[1:]), fingerprint=article.fingerprint,
+            author=article.author, signature=signature(sentences[1:]), fingerprint=original.fingerprint,
             language=detect_language(" ".join(sentences)),
         ))
     return prepared, refused
+
+
+def _without_nul(article: RawArticle) -> RawArticle:
+    """The article without NUL bytes: never text, and PostgreSQL refuses any value holding one."""
+    values = {f.name: getattr(article, f.name) for f in fields(article)}
+    dirty = {name: value.replace("\x00", "") for name, value in values.items()
+             if isinstance(value, str) and "\x00" in value}
+    return replace(article, **dirty) if dirty else article
 
 
 def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
@@ -340,7 +346,7 @@ def new_by_outlet(prepared: list[NewArticle], added: AddResult) -> dict[str, int
     """How many new articles each outlet brought."""
     new_hashes = set()
     counts: dict[str, int] = {}
-    duplicate_sources = set(added.duplicate_of)
+    duplicate_sources = set(added.duplicate_of) | {r.source for r in added.refused}
     for article in prepared:
         if article.source in duplicate_sources or article.content_hash in new_hashes:
             continue
@@ -358,73 +364,6 @@ def frame_shares(store: Store, run_id: str) -> list[dict]:
             for r in table.itertuples()]
 
 
-class RunLock:
-    """One run at a time per store: an OS lock on a file, released by the OS if the process dies.
-
-    Guards hand-started runs against scheduled ones on the same machine; across machines,
-    the deployment's concurrency limit (prefect.yaml) does the same job.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._handle = None
-
-    def acquire(self) -> bool:
-        """Take the lock without waiting; False when another process holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")
-        try:
-            _lock_file(handle)
-        except OSError:
-            handle.close()
-            return False
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} since {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC\n")
-        handle.flush()
-        self._handle = handle
-        return True
-
-    def release(self) -> None:
-        if self._handle is not None:
-            _unlock_file(self._handle)
-            self._handle.close()
-            self._handle = None
-
-    def holder(self) -> str:
-        """Who holds the lock, as written by the holder."""
-        try:
-            return self.path.read_text(encoding="utf-8").strip() or "unknown"
-        except OSError:
-            return "unknown"
-
-
-def run_lock(settings: Settings) -> RunLock:
-    """The lock for runs writing to this settings' store."""
-    key = hashlib.sha256(settings.resolved_db_url().encode()).hexdigest()[:12]
-    return RunLock(settings.state_dir / f"run-{key}.lock")
-
-
-def _lock_file(handle) -> None:
-    if os.name == "nt":
-        import msvcrt
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-    else:
-        import fcntl
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-
-def _unlock_file(handle) -> None:
-    if os.name == "nt":
-        import msvcrt
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-    else:
-        import fcntl
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def correction_evidence(store: Store, settings: Settings, model) -> dict:
     """Per frame, the error rates the trend correction uses and where they come from (audit, eval, cv)."""
     from rhetoric.audit import correction_evidence as evidence
@@ -433,16 +372,40 @@ def correction_evidence(store: Store, settings: Settings, model) -> dict:
 
 
 def write_dashboard(store: Store, settings: Settings, model_meta: dict | None, history: list[dict],
-                    evidence: dict | None = None) -> Path:
-    """Build the dashboard from the store and write it to OUT/index.html (atomically)."""
+                    evidence: dict | None = None, run_id: str | None = None) -> Path:
+    """Build the dashboard from the store and write it to OUT/index.html (atomically).
+
+    run_id names the run writing the page, if any: only that run is "this page's run".
+    A write that fails or is interrupted leaves no partial index.html.tmp behind.
+    """
     data = dashboard_data(store, frame_titles(settings, model_meta), model_meta, history, evidence=evidence,
                           outlet_groups=settings.outlet_groups)
+    last_run = data.summary.get("last_run")
+    if last_run and last_run.get("status") == "running":
+        last_run["status"] = live_status(store, last_run["run_id"], run_id)
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     path = settings.out_dir / "index.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(dashboard_html(data), encoding="utf-8")
-    tmp.replace(path)
+    tmp = partial_dashboard(settings)
+    try:
+        tmp.write_text(dashboard_html(data), encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def partial_dashboard(settings: Settings) -> Path:
+    """Where the dashboard is written before it replaces index.html."""
+    return settings.out_dir / "index.html.tmp"
+
+
+def live_status(store: Store, recorded_run: str, writing_run: str | None) -> str:
+    """What a run recorded as running really is: 'writing' (the run writing the page), 'running' (another
+    run holds the store's lock), or 'interrupted' (its lock is free: it died without recording its end)."""
+    if recorded_run == writing_run:
+        return "writing"
+    return "running" if store.run_lock().is_held_elsewhere() else "interrupted"
 
 
 def frame_titles(settings: Settings, model_meta: dict | None) -> dict[str, str]:

@@ -3,11 +3,18 @@
 Tables: articles (one row per distinct story), article_sources (every file/URL/outlet
 that carried it), sentences, predictions (one row per sentence and frame, stamped with
 the model version) and runs.
+
+Text columns have no length limit (feeds carry 300-character titles and 5,000-character
+URLs); every insert is idempotent (ON CONFLICT DO NOTHING), and a row the database refuses
+is refused alone, by name, while the rest of its batch is stored. One run at a time writes
+to a store: run_lock() is keyed on the store itself (rhetoric.locking).
 """
 
 from __future__ import annotations
 
 import json
+import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -16,15 +23,18 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
-    Boolean, Column, Date, DateTime, Float, ForeignKey, Integer, MetaData, SmallInteger,
+    Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, MetaData, SmallInteger,
     String, Table, Text, UniqueConstraint, create_engine, event, exists, func, inspect, or_, select,
     text as sql_text,
 )
+from sqlalchemy.dialects import postgresql as pg_dialect, sqlite as sqlite_dialect
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from rhetoric.dedupe import canonical_url
 from rhetoric.errors import StoreError
+from rhetoric.ingest import Refusal
+from rhetoric.locking import RunLock, store_lock
 
 metadata = MetaData()
 
@@ -35,7 +45,7 @@ articles = Table(
     Column("title", Text),
     Column("published", Date, index=True),
     Column("date_missing", Boolean, nullable=False, default=False),
-    Column("outlet", String(200), index=True),
+    Column("outlet", Text, index=True),
     Column("source", Text, nullable=False),
     Column("url", Text),
     Column("author", Text),
@@ -52,15 +62,20 @@ article_sources = Table(
     Column("id", Integer, primary_key=True),
     Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("source", Text, nullable=False),
-    Column("outlet", String(200)),
+    Column("outlet", Text),
     Column("url", Text),
-    Column("canonical_url", String(2000), index=True),
+    Column("canonical_url", Text),
     # hash of the raw input (text and headline): an unchanged file is skipped before cleaning
     Column("fingerprint", String(64), index=True),
     Column("run_id", String(36)),
     Column("seen_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("article_id", "source", name="uq_article_source"),
+    # a hash index on PostgreSQL: a btree refuses keys over 2,704 bytes, and URLs get longer than that
+    Index("ix_article_sources_canonical_url", "canonical_url", postgresql_using="hash"),
 )
+
+# columns earlier versions limited in length (PostgreSQL enforced it; SQLite never did)
+_WIDENED = (("articles", "outlet"), ("article_sources", "outlet"), ("article_sources", "canonical_url"))
 
 sentences = Table(
     "sentences", metadata,
@@ -122,6 +137,8 @@ class AddResult:
     already_stored: int = 0
     new_sentences: int = 0
     duplicate_of: dict[str, int] = field(default_factory=dict)
+    # items the database refused (each alone; the rest of the batch was stored)
+    refused: list[Refusal] = field(default_factory=list)
 
 
 def _utcnow() -> datetime:
@@ -132,7 +149,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    # a write waits this long for another connection's; a run holds the run lock, so only short
+    # writes (charts reading, an interrupted run's last update) ever compete
+    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 
@@ -153,11 +172,19 @@ class Store:
     def create_schema(self) -> None:
         """Create the tables that do not exist yet."""
         try:
-            metadata.create_all(self.engine)
-            self._add_missing_columns()
+            for attempt in range(1, 4):
+                try:
+                    metadata.create_all(self.engine)
+                    self._add_missing_columns()
+                    self._widen_limited_columns()
+                    break
+                except (IntegrityError, OperationalError, ProgrammingError) as exc:
+                    # two processes opening a new store at once: the other one created it first; look again
+                    if attempt == 3 or not _lost_schema_race(exc):
+                        raise
+                    time.sleep(0.2 * attempt)
         except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            raise StoreError(f"cannot open the store {self.url!r}: {reason}; check --db / RHETORIC_DB or the "
+            raise StoreError(f"cannot open the store {self.url!r}: {_reason(exc)}; check --db / RHETORIC_DB or the "
                              "server") from None
 
     def _add_missing_columns(self) -> None:
@@ -166,6 +193,27 @@ class Store:
         if "language" not in present:
             with self.engine.begin() as conn:
                 conn.execute(sql_text("ALTER TABLE articles ADD COLUMN language VARCHAR(16)"))
+
+    def _widen_limited_columns(self) -> None:
+        """On PostgreSQL, lift the length limits of stores made by earlier versions (VARCHAR(200/2000) -> TEXT)."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        inspector = inspect(self.engine)
+        limited = [(table, column) for table, column in _WIDENED
+                   if any(c["name"] == column and getattr(c["type"], "length", None)
+                          for c in inspector.get_columns(table))]
+        index_sql = "CREATE INDEX ix_article_sources_canonical_url ON article_sources USING hash (canonical_url)"
+        btree = [i for i in inspector.get_indexes("article_sources")
+                 if i["name"] == "ix_article_sources_canonical_url"
+                 and i.get("dialect_options", {}).get("postgresql_using", "btree") == "btree"]
+        if not limited and not btree:
+            return
+        with self.engine.begin() as conn:
+            for table, column in limited:
+                conn.execute(sql_text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT"))
+            if btree:
+                conn.execute(sql_text("DROP INDEX ix_article_sources_canonical_url"))
+                conn.execute(sql_text(index_sql))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -206,62 +254,99 @@ class Store:
 
     def add_articles(self, batch: Sequence[NewArticle], run_id: str,
                      duplicate_of: dict[int, int] | None = None) -> AddResult:
-        """Store a batch in one transaction; articles already stored only gain a source row.
+        """Store a batch; articles already stored only gain a source row.
 
-        duplicate_of maps a batch position to the stored article it repeats (near-duplicates
-        found by the caller): such an item is recorded as another source of that article.
+        The batch goes in one transaction. When the database refuses a row (a constraint, or a
+        value it cannot hold, such as a NUL byte on PostgreSQL), the batch is written again item
+        by item, each in a savepoint: a refused item is named in AddResult.refused with the
+        database's reason, and the rest is stored. duplicate_of maps a batch position to the
+        stored article it repeats (near-duplicates found by the caller): such an item is recorded
+        as another source of that article.
+
+        Raises:
+            StoreError: the store could not be written at all (nothing of the batch was kept).
         """
-        result = AddResult()
-        duplicate_of = duplicate_of or {}
-        now = _utcnow()
-        sentence_rows: list[tuple] = []
-        carried: list[tuple[int, NewArticle]] = []
         try:
-            with self.engine.begin() as conn:
-                existing = _lookup(conn, articles.c.content_hash, articles.c.id, [a.content_hash for a in batch])
-                for position, item in enumerate(batch):
-                    article_id = duplicate_of.get(position) or existing.get(item.content_hash)
-                    if article_id is None:
-                        article_id = self._insert_article(conn, item, run_id, now)
-                        existing[item.content_hash] = article_id
-                        result.new_article_ids.append(article_id)
-                        result.new_sentences += len(item.sentences)
-                        sentence_rows.extend((article_id, i, text) for i, text in enumerate(item.sentences))
-                    else:
-                        result.already_stored += 1
-                        result.duplicate_of[item.source] = article_id
-                    carried.append((article_id, item))
-                _insert_many(conn, sentences, ("article_id", "idx", "text"), sentence_rows)
-                self._add_sources(conn, carried, run_id, now)
+            try:
+                with self.engine.begin() as conn:
+                    return self._write_batch(conn, batch, run_id, duplicate_of or {}, isolate=False)
+            except (IntegrityError, DataError):
+                with self.engine.begin() as conn:
+                    return self._write_batch(conn, batch, run_id, duplicate_of or {}, isolate=True)
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not store the batch (nothing of it was kept): {exc}") from None
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise StoreError(f"{where}: could not store the batch (nothing of it was kept): {_reason(exc)}; "
+                             "the next run tries again") from None
+
+    def _write_batch(self, conn, batch: Sequence[NewArticle], run_id: str, duplicate_of: dict[int, int],
+                     isolate: bool) -> AddResult:
+        """Write the batch on conn: all at once, or (isolate) each item in its own savepoint."""
+        result = AddResult()
+        now = _utcnow()
+        existing = _lookup(conn, articles.c.content_hash, articles.c.id, [a.content_hash for a in batch])
+        sentence_rows: list[tuple] = []
+        source_rows: dict[tuple[int, str], dict] = {}
+        for position, item in enumerate(batch):
+            try:
+                with conn.begin_nested() if isolate else nullcontext():
+                    article_id, new = self._place(conn, item, duplicate_of.get(position), existing, run_id, now)
+                    rows = [(article_id, i, text) for i, text in enumerate(item.sentences)] if new else []
+                    source = _source_row(article_id, item, run_id, now)
+                    if isolate:
+                        _insert_many(conn, sentences, _SENTENCE_COLUMNS, rows)
+                        self._insert_sources(conn, [source])
+            except (IntegrityError, DataError) as exc:
+                if not isolate:
+                    raise
+                result.refused.append(Refusal(item.source, f"the store refused it: {_reason(exc)}"))
+                continue
+            if new:
+                existing[item.content_hash] = article_id
+                result.new_article_ids.append(article_id)
+                result.new_sentences += len(item.sentences)
+            else:
+                result.already_stored += 1
+                result.duplicate_of[item.source] = article_id
+            if not isolate:
+                sentence_rows.extend(rows)
+                source_rows.setdefault((article_id, item.source), source)
+        _insert_many(conn, sentences, _SENTENCE_COLUMNS, sentence_rows)
+        self._insert_sources(conn, list(source_rows.values()))
         return result
 
-    def _insert_article(self, conn, item: NewArticle, run_id: str, now: datetime) -> int:
+    def _place(self, conn, item: NewArticle, repeats: int | None, existing: dict[str, int], run_id: str,
+               now: datetime) -> tuple[int, bool]:
+        """The article this item belongs to, and whether it is new: the one it repeats, the stored one
+        with its text, or one inserted now."""
+        article_id = repeats or existing.get(item.content_hash)
+        if article_id is not None:
+            return article_id, False
+        article_id = self._insert_article(conn, item, run_id, now)
+        if article_id is None:  # another writer stored the same text since the lookup
+            return conn.execute(select(articles.c.id)
+                                .where(articles.c.content_hash == item.content_hash)).scalar_one(), False
+        return article_id, True
+
+    def _insert_article(self, conn, item: NewArticle, run_id: str, now: datetime) -> int | None:
+        """Insert one article; its id, or None when its content hash is stored already."""
         # one statement with parameters (not .values()) so SQLAlchemy compiles it once per batch
-        return conn.execute(articles.insert(), {
+        row = conn.execute(self._insert_ignoring(articles).returning(articles.c.id), {
             "content_hash": item.content_hash, "title": item.title, "published": item.published,
             "date_missing": item.published is None, "outlet": item.outlet, "source": item.source,
             "url": item.url, "author": item.author, "signature": item.signature, "language": item.language,
             "n_sentences": len(item.sentences), "run_id": run_id, "created_at": now,
-        }).inserted_primary_key[0]
+        }).first()
+        return None if row is None else row[0]
 
-    def _add_sources(self, conn, carried: list[tuple[int, NewArticle]], run_id: str, now: datetime) -> None:
+    def _insert_sources(self, conn, rows: list[dict]) -> None:
         """Record each (article, source) pair not recorded yet, with the fingerprint of its input."""
-        known: set[tuple[int, str]] = set()
-        for chunk in _chunks(list({article_id for article_id, _ in carried}), 500):
-            rows = conn.execute(select(article_sources.c.article_id, article_sources.c.source)
-                                .where(article_sources.c.article_id.in_(chunk)))
-            known.update((a, src) for a, src in rows)
-        fresh = []
-        for article_id, item in carried:
-            if (article_id, item.source) not in known:
-                known.add((article_id, item.source))
-                fresh.append({"article_id": article_id, "source": item.source, "outlet": item.outlet,
-                              "url": item.url, "canonical_url": item.canonical_url,
-                              "fingerprint": item.fingerprint, "run_id": run_id, "seen_at": now})
-        if fresh:  # one row per article, with a timestamp: SQLAlchemy binds the types
-            conn.execute(article_sources.insert(), fresh)
+        if rows:  # one row per article, with a timestamp: SQLAlchemy binds the types
+            conn.execute(self._insert_ignoring(article_sources), rows)
+
+    def _insert_ignoring(self, table: Table):
+        """INSERT ... ON CONFLICT DO NOTHING: a row stored already (by a retry or another writer) is skipped."""
+        dialect = pg_dialect if self.engine.dialect.name == "postgresql" else sqlite_dialect
+        return dialect.insert(table).on_conflict_do_nothing()
 
     def known_fingerprints(self, fingerprints: Iterable[str]) -> set[tuple[str, str]]:
         """The (fingerprint, source) pairs already stored: inputs a run can skip unread."""
@@ -348,10 +433,27 @@ class Store:
 
     # -- runs --------------------------------------------------------------------
 
-    def start_run(self, run_id: str, model_version: str | None = None) -> None:
+    def run_lock(self) -> RunLock:
+        """The lock a run holds while it writes to this store (rhetoric.locking): shared by every spelling
+        of the store's address and every project folder that writes to it."""
+        return store_lock(self.engine)
+
+    def start_run(self, run_id: str, model_version: str | None = None, status: str = "running") -> None:
+        """Record a run (again, when a retried flow run starts over with the same id)."""
         with self.engine.begin() as conn:
-            conn.execute(runs.insert().values(run_id=run_id, started=_utcnow(), status="running",
-                                              model_version=model_version))
+            conn.execute(self._insert_ignoring(runs).values(run_id=run_id, started=_utcnow(), status=status,
+                                                            model_version=model_version))
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(status=status, finished=None))
+
+    def mark_interrupted(self, except_run: str | None = None) -> int:
+        """Mark every run still recorded as running as interrupted; how many there were.
+
+        Only the holder of the run lock may call it: then no other run is alive, so a row
+        still "running" belongs to a run that was killed or lost its machine.
+        """
+        with self.engine.begin() as conn:
+            return conn.execute(runs.update().where(runs.c.status == "running", runs.c.run_id != (except_run or ""))
+                                .values(status="interrupted", finished=_utcnow())).rowcount
 
     def finish_run(self, run_id: str, status: str, counts: dict, details: dict | None = None) -> None:
         values = {k: counts[k] for k in ("articles_new", "articles_seen", "articles_refused",
@@ -511,6 +613,25 @@ def _widen(table: pd.DataFrame, scored: pd.DataFrame, frames: Sequence[str]) -> 
     return out.reset_index()
 
 
+_SENTENCE_COLUMNS = ("article_id", "idx", "text")
+
+
+def _source_row(article_id: int, item: NewArticle, run_id: str, now: datetime) -> dict:
+    return {"article_id": article_id, "source": item.source, "outlet": item.outlet, "url": item.url,
+            "canonical_url": item.canonical_url, "fingerprint": item.fingerprint, "run_id": run_id, "seen_at": now}
+
+
+def _lost_schema_race(exc: SQLAlchemyError) -> bool:
+    """Whether creating the schema failed because another process was creating it at the same time."""
+    reason = _reason(exc).lower()
+    return "already exists" in reason or "duplicate" in reason
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    """The database's own message, on one line."""
+    return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["unknown error"])[0]
+
+
 def _lookup(conn, key_column, value_column, keys: Iterable) -> dict:
     """Map each key found in key_column to value_column, querying in chunks the driver accepts."""
     found: dict = {}
@@ -520,10 +641,11 @@ def _lookup(conn, key_column, value_column, keys: Iterable) -> dict:
 
 
 def _insert_many(conn, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
-    """Insert many rows at DB-API executemany speed.
+    """Insert many rows at DB-API executemany speed, skipping rows stored already (ON CONFLICT DO NOTHING).
 
     SQLAlchemy's per-row parameter processing costs about 10 us a row, which dominated a
     run's cost per sentence (four prediction rows each); the plain driver call does not.
+    SQLite (3.24+) and PostgreSQL share the ON CONFLICT syntax.
     """
     if not rows:
         return
@@ -531,7 +653,8 @@ def _insert_many(conn, table: Table, columns: Sequence[str], rows: list[tuple]) 
     if mark is None:  # numeric or named parameter styles: let SQLAlchemy bind them
         conn.execute(table.insert(), [dict(zip(columns, row)) for row in rows])
         return
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
+           "ON CONFLICT DO NOTHING")
     conn.exec_driver_sql(sql, rows)
 
 

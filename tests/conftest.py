@@ -41,5 +41,20 @@ def seed_copy(tmp_path: Path) -> Path:
     return target
 
 
+def scratch_postgres_url() -> str:
+    """RHETORIC_TEST_POSTGRES_URL (a scratch database: tests drop its tables), or skip the test.
+
+    With RHETORIC_REQUIRE_POSTGRES=1 (CI) a missing URL fails the test instead: a skip would
+    hide that the PostgreSQL half of the suite never ran. scripts/pg_scratch.sh starts one.
+    """
+    url = os.environ.get("RHETORIC_TEST_POSTGRES_URL")
+    if url:
+        return url
+    if os.environ.get("RHETORIC_REQUIRE_POSTGRES") == "1":
+        pytest.fail("RHETORIC_REQUIRE_POSTGRES=1 but RHETORIC_TEST_POSTGRES_URL is not set; start a scratch server "
+                    "with `eval \"$(scripts/pg_scratch.sh start DIR)\"`")
+    pytest.skip("set RHETORIC_TEST_POSTGRES_URL to a scratch PostgreSQL database (scripts/pg_scratch.sh starts one)")
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_PREFECT_HOME, ignore_errors=True)

@@ -185,8 +185,10 @@ def _facts(data: DashboardData) -> str:
         span += (f" ({sum(other.values()):,} article(s) in languages the model cannot read left unclassified: "
                  f"{shown})")
     run = s.get("last_run") or {}
-    # a run writes this page before it records its end: "running" then means "the run that wrote this page"
-    status = {"running": "this page's run"}.get(run.get("status"), run.get("status", "unknown"))
+    # a run writes this page before it records its end: pipeline.live_status tells that run ("writing")
+    # from another one in progress ("running") and from a dead one ("interrupted")
+    status = {"writing": "this page's run", "running": "another run, in progress"}.get(
+        run.get("status"), run.get("status", "unknown"))
     last_run = (f"{_moment(run.get('finished') or run.get('started'))} ({status})" if run else "none recorded")
     f1 = model.get("macro_f1")
     champion = (f"{model.get('version') or 'unknown'}, macro-F1 {f1:.3f} on "

@@ -4,7 +4,6 @@ import socket
 
 import pytest
 
-from rhetoric.config import load_settings
 from rhetoric.store import Store
 from tests.http_fixtures import NewsSite, article_page, rss_feed, story
 from tests.project_fixtures import make_project
@@ -169,10 +168,9 @@ def test_the_next_run_fetches_only_what_is_new_and_retries_what_failed(site, els
 
 def test_a_run_that_finds_the_store_busy_skips_with_a_message(project, first):
     from flows.pipeline import run_pipeline
-    from rhetoric.pipeline import run_lock
 
     db, _ = first
-    lock = run_lock(load_settings(project, overrides={"db_url": db}))
+    lock = Store(db).run_lock()
     assert lock.acquire()
     try:
         skipped = run_pipeline(db=db, root=str(project))

@@ -1,15 +1,17 @@
 """The store: idempotent ingestion, atomic batches, predictions stamped with their model version."""
 
 import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from sqlalchemy import text as sql_text
 
 from rhetoric.errors import StoreError
 from rhetoric.store import NewArticle, Store, metadata
-
-
-POSTGRES_URL = os.environ.get("RHETORIC_TEST_POSTGRES_URL")  # e.g. postgresql+psycopg://user:pw@127.0.0.1/db
+from tests.conftest import scratch_postgres_url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -17,11 +19,9 @@ def store(request, tmp_path):
     """The same tests on SQLite and, when RHETORIC_TEST_POSTGRES_URL names a scratch database, PostgreSQL."""
     if request.param == "sqlite":
         s = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    elif POSTGRES_URL:
-        s = Store(POSTGRES_URL)
-        metadata.drop_all(s.engine)
     else:
-        pytest.skip("set RHETORIC_TEST_POSTGRES_URL to a scratch PostgreSQL database to run the store tests there")
+        s = Store(scratch_postgres_url())
+        metadata.drop_all(s.engine)
     s.create_schema()
     yield s
     s.close()
@@ -93,3 +93,146 @@ def test_read_side_aggregates(store):
 def test_unusable_url_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError, match="check --db"):
         Store("nonsense://nowhere")
+
+
+def test_long_titles_outlets_and_urls_are_stored_whole(store):
+    """A 300-character feed title or outlet, or a 5,000-character URL, is data, not a reason to fail."""
+    long_url = "https://example.org/world/" + "a" * 5000
+    item = NewArticle(content_hash="l" * 64, sentences=["One sentence.", "Two sentences."], source=long_url,
+                      title="T" * 300, outlet="O" * 300, url=long_url, canonical_url=long_url)
+    added = store.add_articles([item, article("b")], "run-1")
+    assert added.refused == [] and len(added.new_article_ids) == 2
+    table = store.export_sentences([])
+    stored = table[table["source"] == long_url].iloc[0]
+    assert (len(stored["title"]), len(stored["outlet"]), len(stored["url"])) == (300, 300, len(long_url))
+    assert store.known_urls([long_url]) == {long_url: added.new_article_ids[0]}
+
+
+def test_a_row_the_database_refuses_is_refused_alone_by_name(store):
+    bad = NewArticle(content_hash=None, sentences=["No hash."], source="bad.txt")  # NOT NULL column
+    added = store.add_articles([article("a"), bad, article("b", source="b.txt")], "run-1")
+    assert [r.source for r in added.refused] == ["bad.txt"]
+    assert "content_hash" in added.refused[0].reason and "\n" not in added.refused[0].reason
+    assert len(added.new_article_ids) == 2 and added.new_sentences == 6
+    assert set(store.export_sentences([])["source"]) == {"a.txt", "b.txt"}
+
+
+def test_a_nul_byte_is_refused_alone_on_postgresql_and_kept_on_sqlite(store):
+    nul = NewArticle(content_hash="n" * 64, sentences=["Before\x00after."], source="nul.txt", title="NUL\x00")
+    added = store.add_articles([article("a"), nul], "run-1")
+    postgres = store.engine.dialect.name == "postgresql"
+    assert [r.source for r in added.refused] == (["nul.txt"] if postgres else [])
+    assert store.corpus_summary()["articles"] == (1 if postgres else 2)
+
+
+def test_an_older_postgresql_store_loses_its_length_limits(store):
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite never enforced string lengths")
+    with store.engine.begin() as conn:  # the schema of earlier versions
+        conn.execute(sql_text("ALTER TABLE articles ALTER COLUMN outlet TYPE VARCHAR(200)"))
+        conn.execute(sql_text("ALTER TABLE article_sources ALTER COLUMN canonical_url TYPE VARCHAR(2000)"))
+        conn.execute(sql_text("DROP INDEX ix_article_sources_canonical_url"))
+        conn.execute(sql_text("CREATE INDEX ix_article_sources_canonical_url ON article_sources (canonical_url)"))
+    Store(store.url).create_schema()
+    long_url = "https://example.org/" + "u" * 5000
+    item = NewArticle(content_hash="w" * 64, sentences=["One."], source="w.txt", outlet="O" * 300, url=long_url,
+                      canonical_url=long_url)
+    assert store.add_articles([item], "run-1").refused == []
+    assert store.known_urls([long_url]) != {}
+
+
+def test_inserts_skip_rows_another_writer_stored_meanwhile(store, monkeypatch):
+    first = store.add_articles([article("a")], "run-1")
+    # the dedupe lookup ran before the other writer committed: it found nothing
+    monkeypatch.setattr("rhetoric.store._lookup", lambda *args: {})
+    again = store.add_articles([article("a", source="wire-copy.txt")], "run-2")
+    assert again.refused == [] and again.new_article_ids == [] and again.already_stored == 1
+    assert again.duplicate_of == {"wire-copy.txt": first.new_article_ids[0]}
+    (ids, _), = list(store.iter_stale("v1", ["f1"]))
+    for _ in range(2):  # a retried batch writes nothing twice
+        store.write_predictions(ids, ["f1"], np.array([[1]] * 3), np.array([[0.9]] * 3), "v1")
+    summary = store.corpus_summary()
+    assert (summary["articles"], summary["sentences"]) == (1, 3)
+    assert store.export_sentences(["f1"])["f1"].tolist() == [1, 1, 1]
+
+
+def test_the_next_lock_holder_marks_dead_runs_interrupted(store):
+    store.start_run("killed")
+    store.start_run("finished")
+    store.finish_run("finished", "completed", {})
+    store.start_run("current")
+    assert store.mark_interrupted(except_run="current") == 1
+    statuses = dict(zip(*store.export_runs()[["run_id", "status"]].T.values))
+    assert statuses == {"killed": "interrupted", "finished": "completed", "current": "running"}
+
+
+HOLD_LOCK = """
+import sys, time
+from rhetoric.store import Store
+lock = Store(sys.argv[1]).run_lock()
+assert lock.acquire()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def other_spelling(store, tmp_path) -> str:
+    """The same store under another address: a symlinked folder and a detour for SQLite."""
+    if store.engine.dialect.name != "sqlite":
+        return store.url
+    (tmp_path / "link").symlink_to(tmp_path, target_is_directory=True)
+    return f"sqlite:///{tmp_path / 'link' / '..' / tmp_path.name / 'store.db'}"
+
+
+def test_the_run_lock_excludes_a_second_holder_until_its_process_is_killed(store, tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, store.url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        lock = Store(other_spelling(store, tmp_path)).run_lock()
+        assert not lock.acquire(wait=0.5)
+        assert lock.is_held_elsewhere()
+        if store.engine.dialect.name == "sqlite":
+            assert f"pid {holder.pid}" in lock.holder()
+        else:
+            assert lock.holder().startswith("PostgreSQL session")
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=10)
+        assert lock.acquire(wait=10), "the lock outlived its killed holder"
+        assert not lock.is_held_elsewhere()
+        lock.release()
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+
+
+def test_nul_bytes_from_a_source_are_dropped_and_the_article_stored(store):
+    from rhetoric.ingest import RawArticle
+    from rhetoric.pipeline import prepare_articles
+
+    raw = RawArticle(source="feed-item", text="Ministers met in Doha on Monday.\x00 They agreed to resume talks.",
+                     title="Talks\x00 resume", outlet="Wire\x00")
+    prepared, refused = prepare_articles([raw])
+    added = store.add_articles(prepared, "run-1")
+    assert refused == [] and added.refused == [] and len(added.new_article_ids) == 1
+    stored = store.export_sentences([])
+    assert (stored["title"][0], stored["outlet"][0]) == ("Talks resume", "Wire")
+    assert not any("\x00" in text for text in stored["text"])
+
+
+CREATE_SCHEMA = """
+import sys
+from rhetoric.store import Store
+Store(sys.argv[1]).create_schema()
+"""
+
+
+def test_two_processes_opening_a_new_store_at_once_both_succeed(store):
+    if store.engine.dialect.name == "postgresql":
+        metadata.drop_all(store.engine)
+    else:
+        store.close()
+        os.remove(store.engine.url.database)
+    openers = [subprocess.Popen([sys.executable, "-c", CREATE_SCHEMA, store.url], stderr=subprocess.PIPE, text=True)
+               for _ in range(4)]
+    errors = [opener.communicate(timeout=120)[1] for opener in openers]
+    assert [opener.returncode for opener in openers] == [0] * 4, errors
