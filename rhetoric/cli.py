@@ -216,7 +216,7 @@ def cmd_status(args) -> int:
     from rhetoric.audit import load_audit
     from rhetoric.errors import StoreError
     from rhetoric.labels import load_frames
-    from rhetoric.pipeline import correction_evidence, model_languages, open_existing_store
+    from rhetoric.pipeline import correction_evidence, live_status, model_languages, open_existing_store
     from rhetoric.registry import Registry
 
     settings = _settings(args)
@@ -247,7 +247,8 @@ def cmd_status(args) -> int:
                                                                          key=lambda kv: -kv[1])))
     runs = store.export_runs().tail(3)
     for run in runs.itertuples():
-        print(f"run {run.started:%Y-%m-%d %H:%M} {run.status}: {run.articles_new} new article(s), "
+        status = live_status(store, run.run_id, None) if run.status == "running" else run.status
+        print(f"run {run.started:%Y-%m-%d %H:%M} {status}: {run.articles_new} new article(s), "
               f"{run.sentences_new} new sentence(s), model {run.model_version}")
     if champion is not None:
         evidence = correction_evidence(store, settings, champion)

@@ -13,7 +13,7 @@ action="${1:?$usage}"
 dir="${2:?$usage}"
 
 pg_bin="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
-if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/pg_ctl" ]; then
+if [ "$action" = start ] && { [ -z "$pg_bin" ] || [ ! -x "$pg_bin/pg_ctl" ]; }; then
     echo "pg_scratch: no PostgreSQL server binaries in /usr/lib/postgresql/*/bin; apt-get install postgresql, or set PG_BIN" >&2
     exit 1
 fi
@@ -39,7 +39,7 @@ start)
     echo "export RHETORIC_TEST_POSTGRES_URL=postgresql+psycopg://rhetoric:rhetoric@127.0.0.1:$port/rhetoric_test"
     ;;
 stop)
-    if [ -d "$dir/data" ]; then
+    if [ -d "$dir/data" ] && [ -x "$pg_bin/pg_ctl" ]; then
         as_owner "$pg_bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
     fi
     rm -rf "$dir"

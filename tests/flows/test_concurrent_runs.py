@@ -215,6 +215,10 @@ def test_a_run_killed_mid_run_is_marked_interrupted_by_the_next(tmp_path):
         assert charts.returncode == 0, err[-3000:]
         page = (project / "outputs" / "index.html").read_text(encoding="utf-8")
         assert "(interrupted)</dd>" in page and "this page&#x27;s run" not in page
+        status = start(project, "status")
+        out, err = finish(status, 300)
+        assert status.returncode == 0, err[-3000:]
+        assert " interrupted: " in out and " running: " not in out, out
 
         site.release.set()
         again = start(project, "run")
