@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -43,3 +44,5 @@ def test_a_signal_stops_a_run_held_by_a_trickling_feed(tmp_path, signum):
     assert "Traceback" not in err
     ours = [line for line in err.splitlines() if line.startswith("rhetoric:")]
     assert ours == [f"rhetoric: interrupted ({signal.Signals(signum).name})"], err[-3000:]
+    with sqlite3.connect(project / ".rhetoric" / "rhetoric.db") as db:
+        assert db.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
