@@ -1,16 +1,29 @@
-"""Benchmark `rhetoric run` and `rhetoric classify` on N synthetic articles.
+"""Benchmark `rhetoric run` and `rhetoric classify` on N synthetic articles, as a user runs them.
 
-Prints: wall time, sentences per second and peak memory of a first run, the time of a
-second run with nothing new, classify's time on the same sentences, and the pipeline's
-cost per sentence (first run minus the re-run) against classify's. Asserts nothing.
+Each round works in a fresh project (`rhetoric init`) on the same corpus:
 
-    python bench/bench_pipeline.py [--articles 10000] [--models models/] [--repeat 2] [--keep DIR]
+1. one empty-folder run, discarded: it creates Prefect's database;
+2. the floor: the median of --floor-runs more empty-folder runs (the fixed cost of any run);
+3. the first run on the corpus, and a rerun that finds nothing new;
+4. `rhetoric classify` on the stored sentences, and on one sentence (its own floor).
+
+It prints the median over --repeat rounds with the spread (min-max), each run above its
+own floor, the pipeline's cost per sentence against classify's, the first run's peak
+memory (max RSS of the command) and its per-stage breakdown as the flow recorded it in
+the runs table. With --server (the default) the project's Prefect server is started first
+(`rhetoric server start`), as a user who runs by hand would; --no-server measures runs
+that start Prefect's temporary server each time. Asserts nothing.
+
+    python bench/bench_pipeline.py [--articles 10000] [--repeat 3] [--floor-runs 3] [--no-server] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import sqlite3
+import statistics
 import random
 import resource
 import shutil
@@ -50,14 +63,15 @@ def synthetic_article(rng: random.Random, i: int) -> tuple[str, str]:
     return title, title + "\n\n" + "\n\n".join(paragraphs) + f"\n\nReference {i}.\n"
 
 
-def write_corpus(folder: Path, n: int) -> None:
-    rng = random.Random(7)
+def write_corpus(folder: Path, n: int, offset: int = 0, seed: int = 7) -> None:
+    """N articles a{offset}..a{offset+n-1}.txt with a manifest; the same seed writes the same corpus."""
+    rng = random.Random(seed)
     folder.mkdir(parents=True)
     start = date(2019, 1, 1)
     with (folder / "manifest.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["file", "published", "outlet", "title", "url"])
-        for i in range(n):
+        for i in range(offset, offset + n):
             title, text = synthetic_article(rng, i)
             name = f"a{i:06d}.txt"
             (folder / name).write_text(text, encoding="utf-8")
@@ -65,70 +79,101 @@ def write_corpus(folder: Path, n: int) -> None:
                              rng.choice(OUTLETS), title, f"https://example.org/{i}"])
 
 
-def timed(cmd: list[str], cwd: Path, stdin: str | None = None) -> tuple[float, subprocess.CompletedProcess]:
+def timed(cmd: list[str], cwd: Path, stdin: str | None = None) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MiB and stdout of one command (run under a wrapper that reports its max RSS)."""
+    wrapper = ("import resource, subprocess, sys\n"
+               "r = subprocess.run(sys.argv[1:], stdin=sys.stdin)\n"
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+               "sys.exit(r.returncode)\n")
     began = time.perf_counter()
-    result = subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", wrapper, *cmd], cwd=cwd, input=stdin, capture_output=True,
+                            text=True)
     elapsed = time.perf_counter() - began
     if result.returncode != 0:
         sys.exit(f"bench: {' '.join(cmd)} failed:\n{result.stderr[-3000:]}")
-    return elapsed, result
+    peak_kib = int(result.stderr.strip().splitlines()[-1])
+    return elapsed, peak_kib / 1024, result.stdout
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=10_000)
-    parser.add_argument("--models", type=Path, default=ROOT / "models")
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="rounds; each figure is the fastest round (wall times on a shared machine are noisy)")
-    parser.add_argument("--keep", type=Path, help="keep the corpus and store in this folder")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (default 3); figures are medians")
+    parser.add_argument("--floor-runs", type=int, default=3, help="empty-folder runs per round for the floor")
+    parser.add_argument("--server", action=argparse.BooleanOptionalAction, default=True,
+                        help="start the project's Prefect server first (default), or use a temporary one per run")
+    parser.add_argument("--keep", type=Path, help="keep the corpus and projects in this folder")
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="rhetoric-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(ROOT / "labels", work / "labels", dirs_exist_ok=True)
     corpus = work / "corpus"
     if not corpus.exists():
         write_corpus(corpus, args.articles)
-    base = [sys.executable, "-m", "rhetoric.cli"]
-    models = ["--models", str(args.models)]
     (work / "empty").mkdir(exist_ok=True)
-    rounds = [one_round(base, models, work, corpus, i) for i in range(args.repeat)]
-    warm_up, first, second, classify = (min(r[k] for r in rounds) for k in range(4))
-    texts, summary, peak_mb = rounds[0][4], rounds[0][5], rounds[0][6]  # round 0: no classify yet
-
-    n = len(texts)
-    per_pipeline = (first - second) / n * 1e6
-    per_classify = classify / n * 1e6
-    print(f"articles: {args.articles:,}   sentences: {n:,}   fastest of {args.repeat} round(s)")
-    print(f"rhetoric run (empty folder):  {warm_up:8.1f} s   (start-up and Prefect's temporary server)")
-    print(f"rhetoric run (first):        {first:8.1f} s   {n / first:10,.0f} sentences/s   "
-          f"peak memory {peak_mb:,.0f} MiB")
-    print(f"rhetoric run (nothing new):  {second:8.1f} s   ({second / first:.0%} of the first run)")
-    print(f"  above the empty-folder run: first {first - warm_up:.1f} s, nothing new {second - warm_up:.1f} s")
-    print(f"rhetoric classify (jsonl):   {classify:8.1f} s   {n / classify:10,.0f} sentences/s")
-    print(f"cost per sentence: pipeline {per_pipeline:,.0f} us (first - re-run), classify "
-          f"{per_classify:,.0f} us, ratio {per_pipeline / per_classify:.2f}x")
-    print("last lines of the first run:\n  " + "\n  ".join(summary.strip().splitlines()[-4:]))
+    rounds = [one_round(work, corpus, i, args.floor_runs, args.server) for i in range(args.repeat)]
+    report(rounds, args)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def one_round(base: list[str], models: list[str], work: Path, corpus: Path, i: int):
-    """Times of an empty-folder run, a first run, a re-run and classify, in a fresh store."""
-    # The empty-folder run also creates Prefect's database on a new PREFECT_HOME (once per
-    # installation), which keeps that out of the first run's figure.
-    empty, _ = timed(base + ["run", "--source", str(work / "empty"), "--db", f"sqlite:///{work / f'empty{i}.db'}",
-                             "--out", str(work / "empty-out"), *models], work)
-    db = f"sqlite:///{work / f'bench{i}.db'}"
-    run = base + ["run", "--source", str(corpus), "--db", db, "--out", str(work / "out"), *models]
-    first, result = timed(run, work)
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # largest child so far
-    second, _ = timed(run, work)
-    timed(base + ["export", "sentences", "--db", db, "--out", str(work / "sentences.csv"), *models], work)
-    with (work / "sentences.csv").open(encoding="utf-8") as fh:
-        texts = [row["text"] for row in csv.DictReader(fh)]
-    classify, _ = timed(base + ["classify", "--format", "jsonl", *models], work, stdin="\n".join(texts) + "\n")
-    return empty, first, second, classify, texts, result.stdout, peak_mb
+def one_round(work: Path, corpus: Path, i: int, floor_runs: int, server: bool) -> dict:
+    """The figures of one round, in a fresh project."""
+    project = work / f"project{i}"
+    shutil.rmtree(project, ignore_errors=True)
+    base = [sys.executable, "-m", "rhetoric.cli", "--project", str(project)]
+    subprocess.run([sys.executable, "-m", "rhetoric.cli", "init", str(project)], check=True, capture_output=True)
+    if server:
+        subprocess.run(base + ["server", "start"], check=True, capture_output=True)
+    try:
+        empty = base + ["run", "--source", str(work / "empty"), "--db", f"sqlite:///{project / 'empty.db'}",
+                        "--out", str(project / "empty-out")]
+        timed(empty, work)  # Prefect's database is created here; not counted
+        floor = statistics.median(timed(empty, work)[0] for _ in range(floor_runs))
+        run = base + ["run", "--source", str(corpus)]
+        first, peak, _ = timed(run, work)
+        rerun, _, _ = timed(run, work)
+        db = project / ".rhetoric" / "rhetoric.db"
+        timed(base + ["export", "sentences", "--raw", "--out", str(project / "sentences.csv")], work)
+        with (project / "sentences.csv").open(encoding="utf-8") as fh:
+            texts = [row["text"] for row in csv.DictReader(fh)]
+        classify_floor = statistics.median(
+            timed(base + ["classify", "--format", "jsonl"], work, stdin=texts[0] + "\n")[0] for _ in range(3))
+        classify, _, _ = timed(base + ["classify", "--format", "jsonl"], work, stdin="\n".join(texts) + "\n")
+    finally:
+        if server:
+            subprocess.run(base + ["server", "stop"], capture_output=True)
+    return {"floor": floor, "first": first - floor, "rerun": rerun - floor, "classify": classify - classify_floor,
+            "classify_floor": classify_floor, "peak": peak, "sentences": len(texts), "stages": stages(db)}
+
+
+def stages(db: Path) -> dict[str, float]:
+    """The per-stage seconds the flow recorded for its first completed run on the corpus."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT details FROM runs WHERE status = 'completed' ORDER BY started").fetchall()
+    return json.loads(rows[0][0]).get("timings", {}) if rows else {}
+
+
+def report(rounds: list[dict], args) -> None:
+    def fig(key: str) -> str:
+        values = [r[key] for r in rounds]
+        return f"{statistics.median(values):7.2f} s  [{min(values):.2f}-{max(values):.2f}]"
+
+    n = rounds[0]["sentences"]
+    first = statistics.median(r["first"] for r in rounds)
+    classify = statistics.median(r["classify"] for r in rounds)
+    mode = "project server running" if args.server else "temporary Prefect server per run"
+    print(f"articles: {args.articles:,}   sentences: {n:,}   {mode}   median [min-max] of {len(rounds)} round(s)")
+    print(f"floor: rhetoric run on an empty folder     {fig('floor')}   (median of {args.floor_runs} per round)")
+    print(f"first run, above the floor                 {fig('first')}   {n / first:,.0f} sentences/s   "
+          f"peak memory {statistics.median(r['peak'] for r in rounds):,.0f} MiB")
+    print(f"rerun with nothing new, above the floor    {fig('rerun')}")
+    print(f"rhetoric classify, above its own start-up  {fig('classify')}   {n / classify:,.0f} sentences/s   "
+          f"(start-up {statistics.median(r['classify_floor'] for r in rounds):.2f} s)")
+    print(f"pipeline cost per sentence / classify's    {first / classify:7.2f}x")
+    names = list(dict.fromkeys(k for r in rounds for k in r["stages"]))
+    print("first run by stage, as the flow recorded it (median s): " + ", ".join(
+        f"{k} {statistics.median(r['stages'].get(k, 0.0) for r in rounds):.2f}" for k in names))
 
 
 if __name__ == "__main__":

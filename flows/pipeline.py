@@ -22,6 +22,7 @@ from rhetoric import fetch, network, pipeline
 from rhetoric.config import Settings, SourceSpec, cli_source, load_settings
 from rhetoric.dedupe import canonical_url
 from rhetoric.ingest import IngestBatch, RawArticle, Refusal
+from rhetoric.locking import is_dead
 from rhetoric.registry import Registry, ensure_champion
 from rhetoric.store import NewArticle, Store
 
@@ -104,44 +105,41 @@ def run_pipeline(sources: list[str] | None = None, db: str | None = None, out: s
 def run_with_settings(settings: Settings) -> pipeline.RunSummary:
     """The body of the flow, for callers that already hold settings (serve, tests).
 
-    The run holds its store's run lock (rhetoric.locking) from before it reads what is stored
-    until it records its end: a second run on the same store, from any project folder and
-    under any spelling of its address, waits up to settings.lock_wait seconds, then skips.
+    Runs on one store may overlap, from any project folder and under any spelling of the
+    store's address: each reads, fetches and prepares its articles on its own, then takes
+    the store's run lock (rhetoric.locking) to check for duplicates, store and classify,
+    waiting up to settings.lock_wait seconds before it skips. Each run also holds a lock
+    on itself until it ends, so a row left "running" by a killed run is recognised as dead.
     """
     logger = get_run_logger()
     run_id = str(flow_run.get_id() or uuid.uuid4())
     store = pipeline.open_store(settings)
     summary = pipeline.RunSummary(run_id=run_id)
-    lock = store.run_lock()
-    if not lock.acquire(settings.lock_wait):
-        waited = f"waited {settings.lock_wait:g} s (lock_wait in rhetoric.toml); " if settings.lock_wait else ""
-        summary.skipped = (f"another run is writing to this store ({lock.holder()}); {waited}"
-                           "this one stops here and the next one picks up what is new")
-        store.start_run(run_id, status="skipped")
-        store.finish_run(run_id, "skipped", summary.counts(), summary.details())
-        logger.warning("run %s skipped: %s", run_id, summary.skipped)
-        _publish(summary)
-        return summary
+    alive = store.alive_lock(run_id)
+    alive.acquire(settings.lock_wait)  # a run id is unique: only a retried flow run finds its lock taken
     try:
-        # we hold the lock, so no other run is alive: what it left behind is dead
+        store.start_run(run_id)
         dead = store.mark_interrupted(except_run=run_id)
         if dead:
             summary.warnings.append(f"{dead} earlier run(s) ended without recording it (killed?); "
                                     "marked interrupted")
-        pipeline.partial_dashboard(settings).unlink(missing_ok=True)
-        store.start_run(run_id)
+        pipeline.remove_dead_partials(store, settings)
         with network.stop_on_signals(chain=True):  # SIGINT/SIGTERM stop every fetch at once, then end the run
-            _ingest_and_classify(settings, store, summary)
-        store.finish_run(run_id, "completed", summary.counts(), summary.details())
+            status = _ingest_and_classify(settings, store, summary)
+        store.finish_run(run_id, status, summary.counts(), summary.details())
     except BaseException as exc:
         stopped = isinstance(exc, KeyboardInterrupt) or network.STOP.is_set()  # SIGTERM reaches here as Prefect's
         _record_end(store, summary, "interrupted" if stopped else "failed")
         raise
     finally:
-        lock.release()
-    logger.info("run %s: %d new articles, %d refused, %d failed sources, %d sentences classified",
-                run_id, summary.articles_new, len(summary.refusals), len(summary.source_failures),
-                summary.sentences_scored)
+        alive.release()
+        is_dead(alive)  # tidy: removes a file lock's file
+    if summary.skipped:
+        logger.warning("run %s skipped: %s", run_id, summary.skipped)
+    else:
+        logger.info("run %s: %d new articles, %d refused, %d failed sources, %d sentences classified",
+                    run_id, summary.articles_new, len(summary.refusals), len(summary.source_failures),
+                    summary.sentences_scored)
     _publish(summary)
     return summary
 
@@ -155,31 +153,41 @@ def _record_end(store: Store, summary: pipeline.RunSummary, status: str) -> None
                                  str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
-def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.RunSummary) -> None:
-    batch = read_sources(settings)
-    live, summary.source_failures, stored_pages = read_live_sources(settings, store)
-    batch.extend(live)
-    fresh, unchanged = pipeline.skip_unchanged(store, batch.articles)
-    prepared, refused = prepare_articles(quote(fresh))
-    summary.refusals = batch.refusals + refused
-    summary.warnings += batch.warnings
-    prepared, duplicate_of, summary.repeats = pipeline.mark_repeats(
-        store, prepared, settings.near_duplicate_threshold)
-    added = store_articles(store, quote(prepared), summary.run_id, duplicate_of)
-    summary.refusals += added.refused
-    summary.articles_new = len(added.new_article_ids)
-    summary.articles_already = added.already_stored + unchanged + stored_pages
-    summary.sentences_new = added.new_sentences
-    summary.new_by_outlet = pipeline.new_by_outlet(prepared, added)
-    model = load_champion(settings)
-    summary.model_version = model.version
-    summary.sentences_scored = classify(store, model, settings.batch_size)
-    summary.languages = pipeline.model_languages(model)
-    summary.unreadable = store.unreadable_articles(summary.languages)
-    summary.frame_shares = pipeline.frame_shares(store, summary.run_id)
-    evidence = pipeline.correction_evidence(store, settings, model)
+def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.RunSummary) -> str:
+    """Read and prepare without the run lock; check duplicates, store and classify holding it; then chart.
+
+    Returns how the run ended: "completed", or "skipped" when the lock stayed taken for lock_wait seconds.
+    """
+    timed = summary.timed
+    with timed("read"):
+        live, summary.source_failures, stored_pages = read_live_sources(settings, store)
+    summary.articles_already += stored_pages
+    lock = store.run_lock()
+    # folders then live, settings.batch_size articles at a time: read, skip, prepare; the lock taken before storing
+    taken = pipeline.ingest(store, settings, summary, live, lock, prepare=lambda raw: prepare_articles(quote(raw)),
+                            write=lambda s, prepared, run, dup: store_articles(s, quote(prepared), run, dup))
+    if not taken:
+        waited = f"waited {settings.lock_wait:g} s (lock_wait in rhetoric.toml); " if settings.lock_wait else ""
+        summary.skipped = (f"another run is writing to this store ({lock.holder()}); {waited}"
+                           "this one stops here and the next one picks up what is new")
+        return "skipped"
+    try:
+        with timed("load model"):
+            model = load_champion(settings)
+        summary.model_version = model.version
+        with timed("classify"):
+            summary.sentences_scored = classify(store, model, settings.batch_size)
+    finally:
+        lock.release()
+    with timed("rates"):
+        summary.languages = pipeline.model_languages(model)
+        summary.unreadable = store.unreadable_articles(summary.languages)
+        summary.frame_shares = pipeline.frame_shares(store, summary.run_id)
+        evidence = pipeline.correction_evidence(store, settings, model)
     summary.rates = evidence
-    summary.chart_path = write_dashboard(store, settings, model, evidence, summary.run_id)
+    with timed("dashboard"):
+        summary.chart_path = write_dashboard(store, settings, model, evidence, summary.run_id)
+    return "completed"
 
 
 def read_live_sources(settings: Settings, store: Store) -> tuple[IngestBatch, list[Refusal], int]:

@@ -60,7 +60,7 @@ class Settings:
     # internal addresses fetching may reach anyway: "host" (any port) or "host:port", e.g. "127.0.0.1:8080"
     allow_private: tuple[str, ...] = ()
     # seconds a run waits for another run writing to the same store before it skips (0: skip at once)
-    lock_wait: float = 0.0
+    lock_wait: float = 120.0
     # named groups of outlets charted together, e.g. ("Russian state media", ("RT", "TASS"))
     outlet_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -99,7 +99,7 @@ _RANGES = {
     "fetch_retries": (0, 20, "a whole number from 0 to 20 (default 2)"),
     "retry_backoff": (0.0, 3600.0, "a number of seconds from 0 to 3600 (default 2)"),
     "batch_size": (1, 10**7, "a whole number from 1 to 10,000,000 (default 5000)"),
-    "lock_wait": (0.0, 86400.0, "a number of seconds from 0 (skip at once) to 86400"),
+    "lock_wait": (0.0, 86400.0, "a number of seconds from 0 (skip at once) to 86400 (default 120)"),
 }
 _POSITIVE = {"near_duplicate_threshold", "http_timeout"}
 # every setting with a type or range to check, wherever its value came from

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 # pg_try_advisory_lock(int, int): a constant pair naming "rhetoric's run lock" within the database
 _ADVISORY_KEY = (0x72686574, 0x72756E)  # "rhet", "run"
+_ALIVE_CLASS = 0x616C6976  # "aliv": (this, crc32 of the run id) is the lock a live run holds on itself
 _POLL_SECONDS = 0.2
 
 
@@ -105,8 +107,9 @@ class FileRunLock(RunLock):
 class AdvisoryRunLock(RunLock):
     """A PostgreSQL session-level advisory lock, held on a dedicated connection for the whole run."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, key: tuple[int, int] = _ADVISORY_KEY):
         self.engine = engine
+        self.key = key
         self._conn = None
 
     def _try(self) -> bool:
@@ -115,7 +118,7 @@ class AdvisoryRunLock(RunLock):
         conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             taken = conn.execute(sql_text("SELECT pg_try_advisory_lock(:a, :b)"),
-                                 {"a": _ADVISORY_KEY[0], "b": _ADVISORY_KEY[1]}).scalar_one()
+                                 {"a": self.key[0], "b": self.key[1]}).scalar_one()
         except BaseException:
             conn.close()
             raise
@@ -132,7 +135,7 @@ class AdvisoryRunLock(RunLock):
             "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :a AND l.objid = :b "
             "AND l.objsubid = 2 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
         with self.engine.connect() as conn:
-            return list(conn.execute(query, {"a": _ADVISORY_KEY[0], "b": _ADVISORY_KEY[1]}))
+            return list(conn.execute(query, {"a": self.key[0], "b": self.key[1]}))
 
     def is_held_elsewhere(self) -> bool:
         own = None
@@ -146,7 +149,7 @@ class AdvisoryRunLock(RunLock):
         conn, self._conn = self._conn, None
         try:
             conn.execute(sql_text("SELECT pg_advisory_unlock(:a, :b)"),
-                         {"a": _ADVISORY_KEY[0], "b": _ADVISORY_KEY[1]})
+                         {"a": self.key[0], "b": self.key[1]})
         finally:  # closing the session releases it too
             conn.invalidate()
             conn.close()
@@ -186,6 +189,33 @@ def store_lock(engine: Engine) -> RunLock:
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         return NoRunLock()
     return FileRunLock(Path(os.path.realpath(database) + ".run-lock"))
+
+
+def alive_lock(engine: Engine, run_id: str) -> RunLock:
+    """The lock a run holds on itself from start to end: free while its row says running means it died.
+
+    The store's run lock cannot tell that once runs prepare their articles side by side and
+    take the run lock only to write; a lock per run can, for any process that asks.
+    """
+    if engine.dialect.name == "postgresql":
+        key = zlib.crc32(run_id.encode("utf-8"))
+        return AdvisoryRunLock(engine, (_ALIVE_CLASS, key - 2**32 if key >= 2**31 else key))
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return NoRunLock()
+    folder = Path(os.path.realpath(database) + ".runs")
+    folder.mkdir(exist_ok=True)
+    return FileRunLock(folder / f"{run_id}.lock")
+
+
+def is_dead(lock: RunLock) -> bool:
+    """Whether nobody holds this run's alive lock (its run ended or died); a file lock's file is then removed."""
+    if not lock.acquire(0):
+        return False
+    lock.release()
+    if isinstance(lock, FileRunLock):
+        lock.path.unlink(missing_ok=True)
+    return True
 
 
 def _lock_file(handle) -> None:

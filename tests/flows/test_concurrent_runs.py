@@ -209,6 +209,9 @@ def test_a_run_killed_mid_run_is_marked_interrupted_by_the_next(tmp_path):
         os.killpg(killed.pid, signal.SIGKILL)
         killed.wait(timeout=30)
         assert sqlite_rows(db, "SELECT status FROM runs") == [("running",)]
+        (dead_run,), = sqlite_rows(db, "SELECT run_id FROM runs")
+        named_partial = partial.with_name(f"index.html.{dead_run}.tmp")  # what a kill during its write leaves
+        named_partial.write_text("<html>half a dashb", encoding="utf-8")
 
         charts = start(project, "charts")
         out, err = finish(charts, 300)
@@ -227,7 +230,7 @@ def test_a_run_killed_mid_run_is_marked_interrupted_by_the_next(tmp_path):
         site.close()
     assert again.returncode == 0, err[-3000:]
     assert "1 earlier run(s) ended without recording it" in out
-    assert not partial.exists()
+    assert not partial.exists() and not named_partial.exists()
     assert sqlite_rows(db, "SELECT status FROM runs ORDER BY started") == [("interrupted",), ("completed",)]
     assert "this page&#x27;s run" in (project / "outputs" / "index.html").read_text(encoding="utf-8")
 

@@ -66,6 +66,7 @@ def project(tmp_path_factory, site, elsewhere):
 http_timeout = 1.0
 fetch_retries = 1
 retry_backoff = 0.2
+lock_wait = 0.5
 allow_private = ["{site.netloc}", "127.0.0.1:{down_port}"]
 
 [[source]]
@@ -177,6 +178,7 @@ def test_a_run_that_finds_the_store_busy_skips_with_a_message(project, first):
     finally:
         lock.release()
     assert skipped.skipped and "another run is writing to this store (pid" in skipped.skipped
+    assert "waited 0.5 s (lock_wait in rhetoric.toml)" in skipped.skipped
     assert "skipped: another run" in skipped.render()
     runs = Store(db).export_runs()
     assert runs["status"].tolist()[-1] == "skipped" and runs["articles_new"].tolist()[-1] == 0

@@ -1,6 +1,7 @@
 """The store: idempotent ingestion, atomic batches, predictions stamped with their model version."""
 
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
@@ -156,14 +157,41 @@ def test_inserts_skip_rows_another_writer_stored_meanwhile(store, monkeypatch):
     assert store.export_sentences(["f1"])["f1"].tolist() == [1, 1, 1]
 
 
-def test_the_next_lock_holder_marks_dead_runs_interrupted(store):
+def test_runs_whose_alive_lock_is_free_are_marked_interrupted_and_live_ones_kept(store, tmp_path):
     store.start_run("killed")
     store.start_run("finished")
     store.finish_run("finished", "completed", {})
     store.start_run("current")
-    assert store.mark_interrupted(except_run="current") == 1
-    statuses = dict(zip(*store.export_runs()[["run_id", "status"]].T.values))
-    assert statuses == {"killed": "interrupted", "finished": "completed", "current": "running"}
+    store.start_run("alive-elsewhere")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_ALIVE, store.url, "alive-elsewhere"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert store.mark_interrupted(except_run="current") == 1
+        statuses = dict(zip(*store.export_runs()[["run_id", "status"]].T.values))
+        assert statuses == {"killed": "interrupted", "finished": "completed", "current": "running",
+                            "alive-elsewhere": "running"}
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=10)
+        if store.engine.dialect.name == "sqlite":  # the same file through a symlinked folder
+            (tmp_path / "via").symlink_to(tmp_path, target_is_directory=True)
+            other = Store(f"sqlite:///{tmp_path / 'via' / Path(store.engine.url.database).name}")
+        else:
+            other = Store(store.url)
+        assert other.mark_interrupted(except_run="current") == 1
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+
+
+HOLD_ALIVE = """
+import sys, time
+from rhetoric.store import Store
+lock = Store(sys.argv[1]).alive_lock(sys.argv[2])
+assert lock.acquire()
+print("held", flush=True)
+time.sleep(120)
+"""
 
 
 HOLD_LOCK = """
