@@ -28,6 +28,7 @@ import base64
 import hashlib
 import re
 import zlib
+from typing import Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -39,6 +40,7 @@ MIN_WORDS = 40
 SIGNATURE_PREFIX = "mh3:"
 BANDS, ROWS_PER_BAND = 32, 4  # BANDS * ROWS_PER_BAND == NUM_PERM
 _SHINGLE_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+_KEY_MIX = np.uint64(0xBF58476D1CE4E5B9)
 # Parameters that say how a reader arrived, not which page they read.
 TRACKING_PARAMS = frozenset({
     "fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid", "_ga",
@@ -159,6 +161,37 @@ def decode_signature(text: str | None) -> np.ndarray | None:
     return np.frombuffer(raw, dtype="<u4")
 
 
+def decode_signatures(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of the usable signatures among these texts, and their MinHash values as one (n, NUM_PERM) matrix."""
+    positions, rows = [], []
+    for position, text in enumerate(texts):
+        values = decode_signature(text)
+        if values is not None:
+            positions.append(position)
+            rows.append(values)
+    matrix = np.vstack(rows) if rows else np.empty((0, NUM_PERM), dtype="<u4")
+    return np.array(positions, dtype=np.int64), matrix
+
+
+def band_keys(values: np.ndarray) -> np.ndarray:
+    """The LSH band keys of each row of MinHash values: (n, BANDS) signed 64-bit integers, what the store indexes.
+
+    A key hashes a band's number with its ROWS_PER_BAND values, so one indexed column serves
+    every band. Two articles that agree on a band share its key; a key shared by chance (a
+    64-bit collision) only adds a candidate, which the full comparison then rejects. The
+    hash is fixed arithmetic (wrapping uint64, like signature()): stored keys stay valid
+    across processes, machines and numpy versions.
+    """
+    rows = np.asarray(values, dtype=np.uint64).reshape(-1, BANDS, ROWS_PER_BAND)
+    keys = np.broadcast_to(np.arange(1, BANDS + 1, dtype=np.uint64), rows.shape[:2]).copy()
+    for k in range(ROWS_PER_BAND):
+        keys = keys * _SHINGLE_MULTIPLIER + rows[:, :, k]
+    keys ^= keys >> np.uint64(31)  # a final mix (splitmix64's) so that near values give distant keys
+    keys *= _KEY_MIX
+    keys ^= keys >> np.uint64(29)
+    return keys.view(np.int64)
+
+
 def similarity(a: str, b: str) -> float:
     """Estimated Jaccard similarity of two signatures (0 when either is unusable)."""
     x, y = decode_signature(a), decode_signature(b)
@@ -168,20 +201,19 @@ def similarity(a: str, b: str) -> float:
 
 
 class SignatureIndex:
-    """Signatures to compare new articles against: the stored ones, plus those added during a batch.
+    """Signatures held in memory to compare new articles against: those of a batch, added as it is read.
 
-    Locality-sensitive hashing keeps a lookup from scanning every stored signature: the
-    128 values are cut into BANDS bands of ROWS_PER_BAND, and only articles that agree
-    with the new one on a whole band are compared in full. With 32 bands of 4, a pair
-    at similarity 0.8 becomes a candidate with probability 1 - (1 - 0.8**4)**32 > 0.9999,
-    a pair at 0.3 with probability 0.23, unrelated stories almost never. Memory grows
-    with the stored articles (32 dictionary entries each): fine up to a few hundred
-    thousand articles.
+    Locality-sensitive hashing keeps a lookup from scanning every signature: the 128 values
+    are cut into BANDS bands of ROWS_PER_BAND, and only articles that agree with the new one
+    on a whole band are compared in full. With 32 bands of 4, a pair at similarity 0.8
+    becomes a candidate with probability 1 - (1 - 0.8**4)**32 > 0.9999, a pair at 0.3 with
+    probability 0.23, unrelated stories almost never. Memory grows with the signatures held
+    (32 dictionary entries each), so stored articles are not loaded here: the store keeps
+    their band keys (band_keys) and NearestStored compares a batch with its stored candidates.
     """
 
     def __init__(self, known: list[tuple[int | str, str]], threshold: float):
-        if not 0.0 < threshold <= 1.0:
-            raise ValueError(f"near-duplicate threshold must be in (0, 1], found {threshold}")
+        _check_threshold(threshold)
         self.threshold = threshold
         self._keys: list[int | str] = []
         self._rows: list[np.ndarray] = []
@@ -216,3 +248,79 @@ class SignatureIndex:
 
 def _bands(values: np.ndarray) -> list[bytes]:
     return [row.tobytes() for row in values.reshape(BANDS, ROWS_PER_BAND)]
+
+
+def _check_threshold(threshold: float) -> None:
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"near-duplicate threshold must be in (0, 1], found {threshold}")
+
+
+class BatchBands:
+    """A batch's band keys, sorted once, to pair its rows with the stored articles that share a key."""
+
+    def __init__(self, keys: np.ndarray):
+        flat = keys.ravel()
+        self._order = np.argsort(flat, kind="stable")
+        self._sorted = flat[self._order]
+
+    def unique_keys(self) -> np.ndarray:
+        return np.unique(self._sorted)
+
+    def pairs(self, found_keys: np.ndarray, found_ids: np.ndarray) -> np.ndarray:
+        """The (row, stored article) pairs sharing a key, each once, coded as id << 32 | row and sorted (split_pairs
+        decodes them); found_keys[i] is a band key stored for article found_ids[i] (Store.band_matches)."""
+        low = np.searchsorted(self._sorted, found_keys, side="left")
+        counts = np.searchsorted(self._sorted, found_keys, side="right") - low
+        starts = np.repeat(low - (np.cumsum(counts) - counts), counts)  # each found row: every batch row with its key
+        rows = self._order[starts + np.arange(int(counts.sum()))] // BANDS
+        return np.unique(np.repeat(np.asarray(found_ids, dtype=np.int64), counts) << 32 | rows)
+
+
+def split_pairs(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, stored ids) of pairs coded by BatchBands.pairs."""
+    return pairs & 0xFFFFFFFF, pairs >> 32
+
+
+class NearestStored:
+    """For each signature of a batch, the most similar stored article at or above the threshold.
+
+    Fed the batch's candidate pairs (BatchBands) with the stored signatures they name,
+    a chunk at a time, it keeps only the best match of each row: the stored signatures are
+    never all in memory. It finds what SignatureIndex would with every stored signature
+    loaded: a candidate must agree with the row on a whole band (checked on the values, so
+    a band-key collision adds nothing), the similarity is the same estimate, and among
+    equal similarities the lowest article id (the earliest stored) wins.
+    """
+
+    PAIRS_AT_ONCE = 16_384  # pairs compared in one numpy pass: about 20 MB of temporaries
+
+    def __init__(self, values: np.ndarray, threshold: float):
+        _check_threshold(threshold)
+        self.values, self.threshold = values, threshold
+        self.best_id = np.full(len(values), -1, dtype=np.int64)
+        self.best_score = np.full(len(values), -1.0)
+
+    def compare(self, rows: np.ndarray, ids: np.ndarray, at: np.ndarray, stored: np.ndarray) -> None:
+        """Compare batch rows with stored articles: pair i is row rows[i] against article ids[i], whose MinHash
+        values are stored[at[i]]."""
+        for start in range(0, len(rows), self.PAIRS_AT_ONCE):
+            part = slice(start, start + self.PAIRS_AT_ONCE)
+            equal = self.values[rows[part]] == stored[at[part]]
+            shares_band = equal.reshape(-1, BANDS, ROWS_PER_BAND).all(axis=2).any(axis=1)
+            scores = equal.mean(axis=1)
+            keep = shares_band & (scores >= self.threshold)
+            self._keep_best(rows[part][keep], ids[part][keep], scores[keep])
+
+    def _keep_best(self, rows: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> None:
+        order = np.lexsort((ids, -scores, rows))  # per row: best score first, lowest id among equals
+        rows, ids, scores = rows[order], ids[order], scores[order]
+        first = np.r_[True, rows[1:] != rows[:-1]] if len(rows) else np.zeros(0, dtype=bool)
+        rows, ids, scores = rows[first], ids[first], scores[first]
+        held, held_id = self.best_score[rows], self.best_id[rows]
+        better = (scores > held) | ((scores == held) & (ids < held_id))
+        self.best_score[rows[better]], self.best_id[rows[better]] = scores[better], ids[better]
+
+    def matches(self) -> dict[int, tuple[int, float]]:
+        """Row -> (stored article id, similarity) of the rows that have a match."""
+        found = np.flatnonzero(self.best_id >= 0)
+        return {int(r): (int(self.best_id[r]), float(self.best_score[r])) for r in found}

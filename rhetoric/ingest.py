@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import Iterator
 
 from rhetoric.config import SourceSpec
 
@@ -83,17 +84,30 @@ def read_folder(spec: SourceSpec, max_bytes: int, suffixes: tuple[str, ...] = AR
     A file without a manifest row is read with unknown metadata and a warning; a
     manifest row without a file, or with a bad date, is reported and its file refused.
     """
+    batch = IngestBatch()
+    for part in read_folder_in_chunks(spec, max_bytes, suffixes=suffixes):
+        batch.extend(part)
+    return batch
+
+
+def read_folder_in_chunks(spec: SourceSpec, max_bytes: int, chunk: int | None = None,
+                          suffixes: tuple[str, ...] = ARTICLE_SUFFIXES) -> Iterator[IngestBatch]:
+    """read_folder a chunk of files at a time: each batch holds the next `chunk` files (all when None), read when
+    it is asked for, so a folder of a million files is never in memory at once. The first batch also carries
+    the folder's and its manifest's problems; at least one batch is yielded."""
     folder = Path(spec.location)
     batch = IngestBatch()
     if not folder.is_dir():
         batch.refusals.append(Refusal(str(folder), "not a folder; check --source or rhetoric.toml"))
-        return batch
+        yield batch
+        return
     manifest_path = Path(spec.manifest) if spec.manifest else folder / MANIFEST_NAME
     try:
         manifest = read_manifest(manifest_path, batch) if manifest_path.is_file() else {}
     except ValueError as exc:  # its rows cannot be told apart: no file gets another file's metadata
         batch.refusals.append(Refusal(str(manifest_path), f"{exc}; no file of {folder} is read until it is fixed"))
-        return batch
+        yield batch
+        return
     files = sorted(p for p in folder.iterdir()
                    if p.is_file() and p.suffix.lower() in suffixes and p.name.lower() not in SKIPPED_NAMES)
     names = {p.name for p in files}
@@ -101,7 +115,10 @@ def read_folder(spec: SourceSpec, max_bytes: int, suffixes: tuple[str, ...] = AR
         if name not in names:
             batch.warnings.append(f"{manifest_path}:{row.line}: no file named {name!r} in {folder}; "
                                   "fix the file column or add the file")
-    for path in files:
+    for number, path in enumerate(files):
+        if chunk and number and number % chunk == 0:
+            yield batch
+            batch = IngestBatch()
         row = manifest.get(path.name)
         if row is not None and row.error:
             batch.refusals.append(Refusal(path.name, f"{manifest_path}:{row.line}: {row.error}"))
@@ -110,7 +127,7 @@ def read_folder(spec: SourceSpec, max_bytes: int, suffixes: tuple[str, ...] = AR
         if read and row is None and manifest_path.is_file():  # a refused file is reported once, as refused
             batch.warnings.append(f"{path.name}: no row in {manifest_path.name}; ingested with unknown "
                                   "date and outlet (add a row to fix)")
-    return batch
+    yield batch
 
 
 def _read_one(path: Path, row: ManifestRow | None, spec: SourceSpec, max_bytes: int, batch: IngestBatch) -> bool:

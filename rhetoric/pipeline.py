@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
+from itertools import chain
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+
+import numpy as np
 
 from rhetoric.charts.page import dashboard_html
 from rhetoric.config import Settings, SourceSpec
 from rhetoric.errors import ConfigError, StoreError
-from rhetoric.dedupe import SignatureIndex, canonical_url, signature
-from rhetoric.ingest import IngestBatch, RawArticle, Refusal, read_folder
+from rhetoric.dedupe import (
+    BatchBands, NearestStored, SignatureIndex, band_keys, canonical_url, decode_signatures, signature, split_pairs,
+)
+from rhetoric.ingest import IngestBatch, RawArticle, Refusal, read_folder, read_folder_in_chunks
 from rhetoric.labels import FRAMES_FILE, load_frames
 from rhetoric.language import detect_language
 from rhetoric.store import AddResult, NewArticle, Store
 from rhetoric.text import article_sentences, content_hash
 from rhetoric.trends import dashboard_data
+
+if TYPE_CHECKING:
+    from rhetoric.locking import RunLock
 
 LIVE_KINDS = ("feed", "urls")
 
@@ -42,6 +53,17 @@ class RunSummary:
     languages: tuple[str, ...] = ()
     # frame -> the trend correction's rates: tpr, fpr, reviewed, from (audit, eval or cv)
     rates: dict[str, dict] = field(default_factory=dict)
+    # stage -> seconds the run spent in it (read, prepare, dedupe, store, classify, dashboard, ...)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Add the time spent in the block to the stage's figure."""
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = round(self.timings.get(stage, 0.0) + time.perf_counter() - began, 4)
 
     def counts(self) -> dict:
         """The counters stored with the run."""
@@ -57,7 +79,7 @@ class RunSummary:
                 "chart_path": self.chart_path,
                 "failed_sources": [{"source": r.source, "reason": r.reason} for r in self.source_failures],
                 "repeats": self.repeats, "frame_shares": self.frame_shares, "skipped": self.skipped,
-                "unreadable": self.unreadable, "rates": self.rates}
+                "unreadable": self.unreadable, "rates": self.rates, "timings": self.timings}
 
     def render(self) -> str:
         """The human summary of the run."""
@@ -260,6 +282,11 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
     An item's address is where it was read from, never the canonical link its page declares:
     a page must not make another page a repeat of itself.
 
+    Near-duplicates of stored articles are found through the band keys kept in the store
+    (nearest_stored): only the candidates' signatures are read. Those of the batch's own
+    items are held in memory as it is read, so two copies in one batch are found too; a
+    stored match wins over a batch one of equal similarity, as it did when both sat in one index.
+
     Returns the batch (a repeat of an earlier item of the batch takes that item's content
     hash, so the store records it as another source), duplicate_of for add_articles
     (batch position -> stored article id), and one line per repeat saying why.
@@ -267,7 +294,9 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
     addresses = [canonical_url(a.url) for a in prepared]
     stored_urls = store.known_urls(a for a in addresses if a)
     stored_hashes = store.known_hashes(a.content_hash for a in prepared)
-    index = SignatureIndex(store.signatures(), threshold)
+    stored_near = nearest_stored(store, [None if a.content_hash in stored_hashes or addresses[i] in stored_urls
+                                         else a.signature for i, a in enumerate(prepared)], threshold)
+    index = SignatureIndex([], threshold)  # this batch's own stories
     batch_urls: dict[str, int] = {}
     items = list(prepared)
     duplicate_of: dict[int, int] = {}
@@ -285,7 +314,7 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
             notes.append((f"{item.source}: same canonical URL as {items[earlier].source}", None, ""))
             _same_story(items, duplicate_of, position, earlier)
             continue
-        match = index.match(item.signature)
+        match = _closer(stored_near.get(position), index.match(item.signature))
         if match is not None:
             key, score = match
             if isinstance(key, int):
@@ -306,6 +335,41 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
         for head, article_id, tail in notes]
 
 
+def _closer(stored: tuple[int, float] | None, in_batch: tuple[str, float] | None) -> tuple[int | str, float] | None:
+    """The closer of a stored and a batch match; the stored one when they are equally close."""
+    if in_batch is not None and (stored is None or in_batch[1] > stored[1]):
+        return in_batch
+    return stored
+
+
+def nearest_stored(store: Store, signatures: list[str | None], threshold: float,
+                   chunk: int = 5000) -> dict[int, tuple[int, float]]:
+    """Position -> (stored article id, similarity) of the signatures with a near-duplicate in the store.
+
+    The candidates are the stored articles sharing a band key with a signature (Store.band_matches);
+    their signatures are read and compared a chunk of articles at a time (rhetoric.dedupe.NearestStored).
+    """
+    positions, values = decode_signatures(signatures)
+    if not len(positions):
+        return {}
+    bands = BatchBands(band_keys(values))
+    found = [bands.pairs(found_keys, found_ids) for found_keys, found_ids in store.band_matches(bands.unique_keys())]
+    rows, ids = split_pairs(np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64))
+    nearest = NearestStored(values, threshold)
+    candidates = np.unique(ids)
+    for start in range(0, len(candidates), chunk):
+        wanted = candidates[start:start + chunk]
+        stored = store.signatures_of(wanted.tolist())
+        stored_at, stored_values = decode_signatures([text for _, text in stored])
+        stored_ids = np.array([stored[p][0] for p in stored_at], dtype=np.int64)
+        order = np.argsort(stored_ids)
+        span = slice(np.searchsorted(ids, wanted[0], "left"), np.searchsorted(ids, wanted[-1], "right"))
+        at = np.clip(np.searchsorted(stored_ids[order], ids[span]), 0, max(len(order) - 1, 0))
+        known = (stored_ids[order][at] == ids[span]) if len(order) else np.zeros(len(at), dtype=bool)
+        nearest.compare(rows[span][known], ids[span][known], order[at[known]], stored_values)
+    return {int(positions[row]): match for row, match in nearest.matches().items()}
+
+
 def _same_story(items: list[NewArticle], duplicate_of: dict[int, int], position: int, earlier: int) -> None:
     if earlier in duplicate_of:
         duplicate_of[position] = duplicate_of[earlier]
@@ -317,6 +381,97 @@ def store_articles(store: Store, prepared: list[NewArticle], run_id: str,
                    duplicate_of: dict[int, int] | None = None) -> AddResult:
     """Store the prepared articles in one transaction."""
     return store.add_articles(prepared, run_id, duplicate_of)
+
+
+def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBatch, lock: RunLock,
+           prepare: Callable = prepare_articles, write: Callable = store_articles) -> bool:
+    """Bring the sources' new articles into the store settings.batch_size at a time, counting them in the summary.
+
+    The folder sources are read a chunk of files at a time, followed by live (the articles
+    fetched from feeds and URL lists); a run of up to batch_size articles is one chunk. Each
+    chunk's unchanged inputs are skipped and the rest prepared without the run lock; the lock
+    is taken (waiting up to settings.lock_wait) before the first chunk is checked for repeats
+    and stored, and kept. A chunk is stored in its own transaction before the next one is
+    read, so memory holds a chunk, never the corpus; a story repeated in a later chunk is
+    found stored, by content hash, address or band keys. prepare and write default to the
+    package's functions (the flow passes its tasks).
+
+    Returns whether the lock was taken; the caller holds it from then on (classify) and
+    releases it. False: it stayed taken lock_wait seconds, and the run stops before storing
+    anything more (what it did not store, the next run picks up).
+    """
+    held = False
+    try:
+        for raw in _timed_chunks(summary, _rechunked(chain(folder_chunks(settings), [live]), settings.batch_size)):
+            summary.refusals += raw.refusals
+            summary.warnings += raw.warnings
+            with summary.timed("dedupe"):  # a first pass without the lock: inputs stored before are not cleaned again
+                fresh, unchanged = skip_unchanged(store, raw.articles)
+            with summary.timed("prepare"):
+                prepared, refused = prepare(fresh)
+            summary.refusals += refused
+            if not held:
+                with summary.timed("lock wait"):
+                    held = lock.acquire(settings.lock_wait)
+                if not held:
+                    return False
+            with summary.timed("dedupe"):
+                prepared, duplicate_of, repeats = mark_repeats(store, prepared, settings.near_duplicate_threshold)
+            with summary.timed("store"):
+                added = write(store, prepared, summary.run_id, duplicate_of)
+            _count_chunk(summary, prepared, added, unchanged, repeats)
+        if not held:  # no chunk at all
+            with summary.timed("lock wait"):
+                held = lock.acquire(settings.lock_wait)
+        return held
+    except BaseException:
+        if held:
+            lock.release()
+        raise
+
+
+def folder_chunks(settings: Settings) -> Iterator[IngestBatch]:
+    """The folder sources' articles, settings.batch_size files at a time, each read when it is asked for."""
+    for spec in settings.sources:
+        if spec.kind == "folder":
+            yield from read_folder_in_chunks(spec, settings.max_bytes, settings.batch_size)
+
+
+def _rechunked(batches: Iterable[IngestBatch], size: int) -> Iterator[IngestBatch]:
+    """The batches' articles regrouped size at a time (the last chunk may be smaller; at least one chunk), each
+    refusal and warning in the chunk of the batch that brought it."""
+    pending, yielded = IngestBatch(), False
+    for batch in batches:
+        pending.refusals += batch.refusals
+        pending.warnings += batch.warnings
+        for article in batch.articles:
+            pending.articles.append(article)
+            if len(pending.articles) == size:
+                yield pending
+                pending, yielded = IngestBatch(), True
+    if pending.articles or pending.refusals or pending.warnings or not yielded:
+        yield pending
+
+
+def _timed_chunks(summary: RunSummary, chunks: Iterator[IngestBatch]) -> Iterator[IngestBatch]:
+    """The chunks, the time spent reading each counted as the run's "read"."""
+    while True:
+        with summary.timed("read"):
+            chunk = next(chunks, None)
+        if chunk is None:
+            return
+        yield chunk
+
+
+def _count_chunk(summary: RunSummary, prepared: list[NewArticle], added: AddResult, unchanged: int,
+                 repeats: list[str]) -> None:
+    summary.refusals += added.refused
+    summary.repeats += repeats
+    summary.articles_new += len(added.new_article_ids)
+    summary.articles_already += added.already_stored + unchanged
+    summary.sentences_new += added.new_sentences
+    for outlet, count in new_by_outlet(prepared, added).items():
+        summary.new_by_outlet[outlet] = summary.new_by_outlet.get(outlet, 0) + count
 
 
 def model_languages(model) -> tuple[str, ...]:

@@ -1,8 +1,10 @@
 """The store: the one door to the database (SQLAlchemy Core; SQLite by default, PostgreSQL-ready).
 
 Tables: articles (one row per distinct story), article_sources (every file/URL/outlet
-that carried it), sentences, predictions (one row per sentence and frame, stamped with
-the model version) and runs.
+that carried it), article_bands (the LSH band keys of each story's near-duplicate
+signature, so a lookup reads only the candidates' signatures), sentences, predictions
+(one row per sentence and frame, stamped with the model version), runs, and migrations
+(the data migrations a store has had).
 
 Text columns have no length limit (feeds carry 300-character titles and 5,000-character
 URLs); every insert is idempotent (ON CONFLICT DO NOTHING), and a row the database refuses
@@ -17,13 +19,14 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from itertools import chain
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
-    Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, MetaData, SmallInteger,
+    BigInteger, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, MetaData, SmallInteger,
     String, Table, Text, UniqueConstraint, create_engine, event, exists, func, inspect, or_, select,
     text as sql_text,
 )
@@ -31,7 +34,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect, sqlite as sqlite_diale
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
-from rhetoric.dedupe import canonical_url
+from rhetoric.dedupe import BANDS, band_keys, canonical_url, decode_signatures
 from rhetoric.errors import StoreError
 from rhetoric.ingest import Refusal
 from rhetoric.locking import RunLock, store_lock
@@ -73,6 +76,22 @@ article_sources = Table(
     # a hash index on PostgreSQL: a btree refuses keys over 2,704 bytes, and URLs get longer than that
     Index("ix_article_sources_canonical_url", "canonical_url", postgresql_using="hash"),
 )
+
+article_bands = Table(
+    "article_bands", metadata,
+    # rhetoric.dedupe.band_keys of the article's signature: articles sharing a key are near-duplicate candidates
+    Column("band_key", BigInteger, primary_key=True),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    sqlite_with_rowid=False,
+)
+
+# data migrations done on this store, by name (the schema itself is brought up to date by create_schema)
+migrations = Table(
+    "migrations", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+BANDS_MIGRATION = "article_bands"
 
 # columns earlier versions limited in length (PostgreSQL enforced it; SQLite never did)
 _WIDENED = (("articles", "outlet"), ("article_sources", "outlet"), ("article_sources", "canonical_url"))
@@ -177,6 +196,7 @@ class Store:
                     metadata.create_all(self.engine)
                     self._add_missing_columns()
                     self._widen_limited_columns()
+                    self._backfill_bands()
                     break
                 except (IntegrityError, OperationalError, ProgrammingError) as exc:
                     # two processes opening a new store at once: the other one created it first; look again
@@ -215,6 +235,31 @@ class Store:
                 conn.execute(sql_text("DROP INDEX ix_article_sources_canonical_url"))
                 conn.execute(sql_text(index_sql))
 
+    def _backfill_bands(self, batch_size: int = 5000) -> None:
+        """Give the articles of a store made before article_bands existed their band keys, in batches.
+
+        Articles stored since always have theirs (written with the article). Each batch is
+        committed alone and rows already there are skipped, so an interrupted backfill simply
+        runs again on the next open; once done it is recorded in migrations and never looked
+        for again.
+        """
+        done = select(migrations.c.name).where(migrations.c.name == BANDS_MIGRATION)
+        with self.engine.connect() as conn:
+            if conn.execute(done).first() is not None:
+                return
+        last = 0
+        while True:
+            with self.engine.begin() as conn:
+                signed = conn.execute(select(articles.c.id, articles.c.signature)
+                                      .where(articles.c.signature.is_not(None), articles.c.id > last)
+                                      .order_by(articles.c.id).limit(batch_size)).all()
+                if not signed:
+                    conn.execute(self._insert_ignoring(migrations).values(name=BANDS_MIGRATION,
+                                                                          applied_at=_utcnow()))
+                    return
+                _insert_many(conn, article_bands, _BAND_COLUMNS, _band_rows(signed))
+                last = signed[-1][0]
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -246,11 +291,32 @@ class Store:
         return found
 
     def signatures(self) -> list[tuple[int, str]]:
-        """(article id, near-duplicate signature) of every stored article that has one."""
+        """(article id, near-duplicate signature) of every stored article that has one (all in memory: a run
+        looks up band_matches and signatures_of instead)."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(articles.c.id, articles.c.signature)
                                 .where(articles.c.signature.is_not(None)))
             return [(i, s) for i, s in rows]
+
+    def band_matches(self, keys: Iterable[int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The stored band rows whose key is among these, as (band keys, article ids) arrays, a chunk of keys at a time:
+        the near-duplicate candidates of the articles with those keys (rhetoric.dedupe.band_keys)."""
+        with self.engine.connect() as conn:
+            for chunk in _chunks([int(k) for k in keys], 500):
+                rows = conn.execute(select(article_bands.c.band_key, article_bands.c.article_id)
+                                    .where(article_bands.c.band_key.in_(chunk))).all()
+                if rows:
+                    found = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=2 * len(rows)).reshape(-1, 2)
+                    yield found[:, 0], found[:, 1]
+
+    def signatures_of(self, article_ids: Iterable[int]) -> list[tuple[int, str]]:
+        """(article id, signature) of these stored articles that have one."""
+        found: list[tuple[int, str]] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted({int(i) for i in article_ids}), 500):
+                found.extend(conn.execute(select(articles.c.id, articles.c.signature)
+                                          .where(articles.c.id.in_(chunk), articles.c.signature.is_not(None))).all())
+        return found
 
     def add_articles(self, batch: Sequence[NewArticle], run_id: str,
                      duplicate_of: dict[int, int] | None = None) -> AddResult:
@@ -285,15 +351,18 @@ class Store:
         now = _utcnow()
         existing = _lookup(conn, articles.c.content_hash, articles.c.id, [a.content_hash for a in batch])
         sentence_rows: list[tuple] = []
+        signed: list[tuple[int, str]] = []
         source_rows: dict[tuple[int, str], dict] = {}
         for position, item in enumerate(batch):
             try:
                 with conn.begin_nested() if isolate else nullcontext():
                     article_id, new = self._place(conn, item, duplicate_of.get(position), existing, run_id, now)
                     rows = [(article_id, i, text) for i, text in enumerate(item.sentences)] if new else []
+                    bands = [(article_id, item.signature)] if new and item.signature else []
                     source = _source_row(article_id, item, run_id, now)
                     if isolate:
                         _insert_many(conn, sentences, _SENTENCE_COLUMNS, rows)
+                        _insert_many(conn, article_bands, _BAND_COLUMNS, _band_rows(bands))
                         self._insert_sources(conn, [source])
             except (IntegrityError, DataError) as exc:
                 if not isolate:
@@ -309,8 +378,10 @@ class Store:
                 result.duplicate_of[item.source] = article_id
             if not isolate:
                 sentence_rows.extend(rows)
+                signed.extend(bands)
                 source_rows.setdefault((article_id, item.source), source)
         _insert_many(conn, sentences, _SENTENCE_COLUMNS, sentence_rows)
+        _insert_many(conn, article_bands, _BAND_COLUMNS, _band_rows(signed))
         self._insert_sources(conn, list(source_rows.values()))
         return result
 
@@ -362,26 +433,35 @@ class Store:
 
     def iter_stale(self, model_version: str, frames: Sequence[str], batch_size: int = 5000,
                    languages: Sequence[str] | None = None) -> Iterator[tuple[list[int], list[str]]]:
-        """Batches of (sentence ids, texts) that this model version has not scored on all frames.
+        """Batches of (sentence ids, texts) that this model version has not scored on all frames, in id order.
 
         languages, when given, limits them to articles in those languages (or of unknown
         language, stored before detection existed): text the model cannot read stays unscored.
+        Each batch is read when it is asked for (the sentences after the last id yielded), so
+        a store of millions of sentences is never in memory at once, and predictions written
+        between batches do not disturb the reading.
         """
-        current = (select(predictions.c.sentence_id)
-                   .where(predictions.c.model_version == model_version, predictions.c.frame.in_(list(frames)))
-                   .group_by(predictions.c.sentence_id)
-                   .having(func.count() == len(frames)))
-        query = select(sentences.c.id, sentences.c.text).where(sentences.c.id.not_in(current))
+        # per sentence, its predictions by this version through the primary key; "|| ''" keeps SQLite from
+        # choosing the model_version index instead, which would scan every prediction for every sentence
+        scored = (select(func.count()).select_from(predictions)
+                  .where(predictions.c.sentence_id == sentences.c.id, predictions.c.frame.in_(list(frames)),
+                         predictions.c.model_version.concat("") == model_version)
+                  .scalar_subquery())
+        query = select(sentences.c.id, sentences.c.text).where(scored < len(frames))
         if languages is not None:
-            readable = (select(articles.c.id)
-                        .where(or_(articles.c.language.in_(list(languages)), articles.c.language.is_(None))))
-            query = query.where(sentences.c.article_id.in_(readable))
-        query = query.order_by(sentences.c.id)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start:start + batch_size]
-            yield [r[0] for r in chunk], [r[1] for r in chunk]
+            query = (query.join(articles, articles.c.id == sentences.c.article_id)
+                     .where(or_(articles.c.language.in_(list(languages)), articles.c.language.is_(None))))
+        last = None
+        while True:
+            page = query if last is None else query.where(sentences.c.id > last)
+            with self.engine.connect() as conn:
+                rows = conn.execute(page.order_by(sentences.c.id).limit(batch_size)).all()
+            if not rows:
+                return
+            yield [r[0] for r in rows], [r[1] for r in rows]
+            if len(rows) < batch_size:
+                return
+            last = rows[-1][0]
 
     def write_predictions(self, sentence_ids: Sequence[int], frames: Sequence[str],
                           labels, scores, model_version: str, replace: bool = True) -> None:
@@ -614,6 +694,16 @@ def _widen(table: pd.DataFrame, scored: pd.DataFrame, frames: Sequence[str]) -> 
 
 
 _SENTENCE_COLUMNS = ("article_id", "idx", "text")
+_BAND_COLUMNS = ("band_key", "article_id")
+
+
+def _band_rows(signed: Sequence[tuple[int, str]]) -> list[tuple[int, int]]:
+    """(band key, article id) rows of these (article id, signature) pairs; unusable signatures give none."""
+    positions, values = decode_signatures([text for _, text in signed])
+    if not len(positions):
+        return []
+    ids = np.repeat(np.array([signed[p][0] for p in positions], dtype=np.int64), BANDS)
+    return list(zip(band_keys(values).ravel().tolist(), ids.tolist()))
 
 
 def _source_row(article_id: int, item: NewArticle, run_id: str, now: datetime) -> dict:

@@ -1,14 +1,19 @@
 """Deduplication: canonical URLs, MinHash near-duplicates, and repeats recorded as extra sources."""
 
+import hashlib
+import random
+
+import numpy as np
 import pytest
+from sqlalchemy import text as sql_text
 
 from rhetoric.dedupe import (
-    MIN_WORDS, SignatureIndex, canonical_url, choose_canonical, decode_signature, signature,
-    similarity,
+    BANDS, MIN_WORDS, NUM_PERM, ROWS_PER_BAND, NearestStored, SignatureIndex, band_keys, canonical_url, choose_canonical,
+    decode_signature, signature, similarity,
 )
-from rhetoric.pipeline import mark_repeats, prepare_articles
+from rhetoric.pipeline import mark_repeats, nearest_stored, prepare_articles
 from rhetoric.ingest import RawArticle
-from rhetoric.store import Store
+from rhetoric.store import NewArticle, Store
 from tests.http_fixtures import story
 
 
@@ -145,3 +150,138 @@ def test_a_declared_canonical_link_never_makes_another_page_a_repeat(tmp_path, s
     result = store.add_articles(items, "run-2", duplicate_of)
     assert notes == [] and duplicate_of == {}
     assert store.corpus_summary()["articles"] == 2 and result.already_stored == 0
+
+
+# --- band keys in the store ---------------------------------------------------------------
+
+from tests.unit.test_store import store  # noqa: E402,F401  (the same store on SQLite and PostgreSQL)
+
+
+def words_body(rng, vocabulary: int = 3000, words: int = 80) -> list[str]:
+    """A body of random words: two such bodies share no 5-word shingle."""
+    text = [f"w{rng.randrange(vocabulary)}" for _ in range(words)]
+    return [" ".join(text[i:i + 10]) + "." for i in range(0, words, 10)]
+
+
+def signed(key: str, body: list[str]) -> NewArticle:
+    return NewArticle(content_hash=hashlib.sha256(key.encode()).hexdigest(), sentences=[f"Headline {key}.", *body],
+                      source=f"{key}.txt",
+                      signature=signature(body))
+
+
+def test_band_keys_are_fixed_and_shared_exactly_by_agreeing_bands():
+    values = np.arange(NUM_PERM, dtype="<u4")
+    keys = band_keys(values)
+    assert keys.shape == (1, BANDS) and keys.dtype == np.int64
+    # stored keys must stay valid: the hash is fixed arithmetic, the same on every machine and version
+    assert keys[0, :2].tolist() == PINNED_KEYS
+    other = values.copy()
+    other[:ROWS_PER_BAND] += 1  # differs on band 0 only
+    same = band_keys(other)[0] == keys[0]
+    assert not same[0] and same[1:].all()
+    assert len(set(keys[0].tolist())) == BANDS  # equal values in two bands give two keys
+
+
+PINNED_KEYS = [8156241799034815961, 3447320541049055788]  # what stores hold: changing the hash needs a migration
+
+
+def test_a_thousand_stored_articles_give_the_one_near_duplicate_without_loading_all_signatures(store, monkeypatch):
+    rng = random.Random(5)
+    bodies = [words_body(rng) for _ in range(1000)]
+    result = store.add_articles([signed(f"a{i}", body) for i, body in enumerate(bodies)], "run-1")
+    target = result.new_article_ids[537]
+    copy = list(bodies[537])
+    copy[2] = copy[2].replace(copy[2].split()[3], "changed", 1)
+    monkeypatch.setattr(store, "signatures", lambda: pytest.fail("mark_repeats loaded every stored signature"))
+    read: list[int] = []
+    signatures_of = store.signatures_of
+    monkeypatch.setattr(store, "signatures_of", lambda ids: read.extend(ids) or signatures_of(ids))
+
+    batch = [signed("copy", copy), signed("new", words_body(rng))]
+    items, duplicate_of, notes = mark_repeats(store, batch, threshold=0.8)
+    assert duplicate_of == {0: target}
+    assert notes[0].startswith(f"copy.txt: near-duplicate of stored article {target}, ")
+    assert target in read and len(read) < 10  # the candidates' signatures only
+
+
+def test_band_lookup_finds_what_every_signature_in_memory_finds(store):
+    """Stored variants at every distance from a few stories, queried by others: the same match (article and
+    similarity, the earliest stored among equals) as the in-memory index over all stored signatures."""
+    rng = random.Random(11)
+    bases = [sum((b.split() for b in words_body(rng, words=60)), []) for _ in range(6)]
+
+    def variant(words: list[str], changes: int) -> list[str]:
+        words = list(words)
+        for i in rng.sample(range(len(words)), changes):
+            words[i] = f"x{rng.randrange(10**6)}"
+        return [" ".join(words[i:i + 10]) + "." for i in range(0, len(words), 10)]
+
+    stored = [variant(base, rng.choice([0, 0, 1, 2, 3, 5, 8])) for base in bases for _ in range(8)]
+    store.add_articles([signed(f"s{i}", body) for i, body in enumerate(stored)], "run-1")
+    queries = [variant(base, rng.choice([0, 1, 2, 4, 6, 9])) for base in bases for _ in range(5)]
+    texts = [signature(q) for q in queries]
+
+    in_memory = SignatureIndex(sorted(store.signatures()), threshold=0.8)
+    expected = {i: m for i, m in enumerate(map(in_memory.match, texts)) if m is not None}
+    assert len(expected) > 10 and any(score == 1.0 for _, score in expected.values())
+    assert nearest_stored(store, texts, threshold=0.8, chunk=7) == expected
+
+
+def test_an_older_store_gets_its_band_keys_from_its_signatures(store):
+    rng = random.Random(3)
+    bodies = [words_body(rng) for _ in range(7)]
+    ids = store.add_articles([signed(f"a{i}", b) for i, b in enumerate(bodies)] + [article_without_signature()],
+                             "run-1").new_article_ids
+    with store.engine.begin() as conn:  # as a store made before article_bands existed
+        conn.execute(sql_text("DROP TABLE article_bands"))
+        conn.execute(sql_text("DROP TABLE migrations"))
+
+    store.create_schema()
+    assert band_rows(store) == 7 * BANDS
+    assert nearest_stored_ids(store, bodies[4]) == {0: (ids[4], 1.0)}
+
+    # interrupted half-way: done again from the start, rows already there skipped, then recorded as done
+    with store.engine.begin() as conn:
+        conn.execute(sql_text(f"DELETE FROM article_bands WHERE article_id > {ids[2]}"))
+        conn.execute(sql_text("DELETE FROM migrations"))
+    store._backfill_bands(batch_size=2)
+    assert band_rows(store) == 7 * BANDS
+    with store.engine.begin() as conn:
+        conn.execute(sql_text("DELETE FROM article_bands"))
+    store.create_schema()  # recorded: not looked for again
+    assert band_rows(store) == 0
+
+
+def article_without_signature() -> NewArticle:
+    return NewArticle(content_hash=hashlib.sha256(b"short").hexdigest(), sentences=["Short.", "Too short to sign."], source="s.txt")
+
+
+def nearest_stored_ids(store, body: list[str]) -> dict:
+    return nearest_stored(store, [signature(body)], threshold=0.8)
+
+
+def band_rows(store) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(sql_text("SELECT COUNT(*) FROM article_bands")).scalar_one()
+
+
+def test_bands_are_written_with_new_articles_only(store):
+    rng = random.Random(8)
+    body = words_body(rng)
+    first = store.add_articles([signed("a", body), article_without_signature()], "run-1")
+    assert band_rows(store) == BANDS
+    again = store.add_articles([signed("b", body)], "run-2", duplicate_of={0: first.new_article_ids[0]})
+    assert again.new_article_ids == [] and band_rows(store) == BANDS
+
+
+def test_a_pair_agreeing_on_no_whole_band_is_no_match_whatever_its_similarity():
+    """What a band-key collision would bring: with a threshold at or below 0.75 a signature can agree on 96 of 128
+    values without sharing a band, and the in-memory index never compares it."""
+    stored = np.arange(NUM_PERM, dtype="<u4").reshape(1, -1)
+    query = stored.copy()
+    query[0, ::ROWS_PER_BAND] += 1  # one value off in every band
+    nearest = NearestStored(query, threshold=0.5)
+    nearest.compare(np.array([0]), np.array([7]), np.array([0]), stored)
+    assert nearest.matches() == {}
+    nearest.compare(np.array([0]), np.array([9]), np.array([0]), query)
+    assert nearest.matches() == {0: (9, 1.0)}

@@ -1,0 +1,115 @@
+"""A run a chunk at a time: folders read, prepared and stored settings.batch_size articles at a time, stale
+sentences classified a batch at a time, so a large corpus is never in memory at once."""
+
+import numpy as np
+import pytest
+
+from rhetoric.config import Settings, SourceSpec
+from rhetoric.ingest import IngestBatch, RawArticle, read_folder, read_folder_in_chunks
+from rhetoric.pipeline import RunSummary, ingest, prepare_articles
+from rhetoric.store import NewArticle
+from tests.http_fixtures import story
+from tests.unit.test_store import store  # noqa: F401  (the same store on SQLite and PostgreSQL)
+
+
+def write_folder(folder, topics: dict[str, str]) -> SourceSpec:
+    """Article files named after their keys, each a story on its topic; a manifest row for all but the last."""
+    folder.mkdir()
+    names = sorted(topics)
+    rows = ["file,published,outlet,title,url"] + [f"{n},2024-03-0{i + 1},Outlet {n[0]},,https://news.test/{n}"
+                                                  for i, n in enumerate(names[:-1])]
+    (folder / "manifest.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    for name in names:
+        (folder / name).write_text("Headline\n\n" + "\n\n".join(story(topics[name])), encoding="utf-8")
+    return SourceSpec(kind="folder", location=str(folder))
+
+
+def test_a_folder_read_in_chunks_is_the_folder_read_at_once(tmp_path):
+    spec = write_folder(tmp_path / "in", {f"{c}.txt": c for c in "abcde"})
+    chunks = list(read_folder_in_chunks(spec, 10**6, chunk=2))
+    assert [[a.source for a in c.articles] for c in chunks] == [["a.txt", "b.txt"], ["c.txt", "d.txt"], ["e.txt"]]
+    assert [len(c.warnings) for c in chunks] == [0, 0, 1]  # e.txt has no manifest row
+    whole = read_folder(spec, 10**6)
+    assert [a for c in chunks for a in c.articles] == whole.articles and chunks[-1].warnings == whole.warnings
+    assert [len(c.articles) for c in read_folder_in_chunks(SourceSpec("folder", str(tmp_path / "none")), 10**6, 2)
+            ] == [0]
+
+
+class Lock:
+    """A run lock that is free, or always taken by someone else."""
+
+    def __init__(self, free: bool = True):
+        self.free, self.acquired, self.released = free, 0, 0
+
+    def acquire(self, wait: float = 0.0) -> bool:
+        self.acquired += self.free
+        return self.free
+
+    def release(self) -> None:
+        self.released += 1
+
+
+def test_a_run_is_prepared_and_stored_a_chunk_at_a_time_and_finds_repeats_across_chunks(store, tmp_path):
+    # f.txt reprints a's story with an edit, two chunks later; the live batch carries b's text again
+    spec = write_folder(tmp_path / "in", {"a.txt": "talks", "b.txt": "trade", "c.txt": "summit", "d.txt": "energy",
+                                          "e.txt": "visit"})
+    edited = story("talks")
+    edited[1] = edited[1].replace("The ", "A ", 1)
+    (tmp_path / "in" / "f.txt").write_text("Another headline\n\n" + "\n\n".join(edited), encoding="utf-8")
+    live = IngestBatch(articles=[RawArticle(source="https://feed.test/b", text=(tmp_path / "in" / "b.txt").read_text(),
+                                            url="https://feed.test/b")])
+    settings = Settings(sources=(spec,), batch_size=2, lock_wait=0)
+    chunks: list[list[str]] = []
+
+    def prepare(raw):
+        chunks.append([a.source for a in raw])
+        return prepare_articles(raw)
+
+    summary, lock = RunSummary(run_id="run-1"), Lock()
+    assert ingest(store, settings, summary, live, lock, prepare=prepare) is True
+    assert chunks == [["a.txt", "b.txt"], ["c.txt", "d.txt"], ["e.txt", "f.txt"], ["https://feed.test/b"]]
+    assert (lock.acquired, lock.released) == (1, 0)  # taken before the first store, held for the caller
+    assert (summary.articles_new, summary.articles_already) == (5, 2)
+    assert summary.new_by_outlet == {"Outlet a": 1, "Outlet b": 1, "Outlet c": 1, "Outlet d": 1, "unknown": 1}
+    assert [n.split(",")[0] for n in summary.repeats] == ["f.txt: near-duplicate of stored article 1"]
+    assert summary.sentences_new == store.corpus_summary()["sentences"] and store.corpus_summary()["articles"] == 5
+
+    again = RunSummary(run_id="run-2")
+    assert ingest(store, settings, again, IngestBatch(), Lock()) is True
+    assert (again.articles_new, again.articles_already) == (0, 6)  # every file unchanged, skipped unread
+
+
+def test_a_run_that_cannot_take_the_lock_stores_nothing(store, tmp_path):
+    spec = write_folder(tmp_path / "in", {"a.txt": "talks", "b.txt": "trade", "c.txt": "summit"})
+    summary, lock = RunSummary(run_id="run-1"), Lock(free=False)
+    assert ingest(store, Settings(sources=(spec,), batch_size=2, lock_wait=0), summary, IngestBatch(), lock) is False
+    assert store.corpus_summary()["articles"] == 0 and summary.articles_new == 0
+
+
+def test_a_failed_chunk_releases_the_lock(store, tmp_path):
+    spec = write_folder(tmp_path / "in", {"a.txt": "talks", "b.txt": "trade", "c.txt": "summit"})
+    lock = Lock()
+
+    def write(store, prepared, run_id, duplicate_of):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest(store, Settings(sources=(spec,), batch_size=2, lock_wait=0), RunSummary(run_id="r"), IngestBatch(),
+               lock, write=write)
+    assert (lock.acquired, lock.released) == (1, 1)
+
+
+def test_stale_sentences_are_read_a_batch_at_a_time_in_id_order(store):
+    store.add_articles([NewArticle(content_hash=c * 64, sentences=[f"{c} {i}." for i in range(3)], source=f"{c}.txt",
+                                   language=language) for c, language in (("a", "en"), ("b", "ru"), ("c", None))],
+                       "run-1")
+    frames = ["f1", "f2"]
+    seen: list[list[str]] = []
+    for ids, texts in store.iter_stale("v1", frames, batch_size=2, languages=["en"]):
+        seen.append(texts)
+        # scoring each batch as it is read does not disturb the reading of the next
+        store.write_predictions(ids, frames, np.ones((len(ids), 2)), np.ones((len(ids), 2)), "v1", replace=False)
+    assert seen == [["a 0.", "a 1."], ["a 2.", "c 0."], ["c 1.", "c 2."]]  # ru unread, c of unknown language read
+    assert list(store.iter_stale("v1", frames, batch_size=2, languages=["en"])) == []
+    (ids, texts), = list(store.iter_stale("v1", ["f1", "f3"], batch_size=10, languages=["en"]))
+    assert len(texts) == 6  # a frame the version has not scored makes every sentence stale
