@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
@@ -11,7 +12,6 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 
-from rhetoric.charts.page import dashboard_html
 from rhetoric.config import Settings, SourceSpec
 from rhetoric.errors import ConfigError, StoreError
 from rhetoric.dedupe import (
@@ -20,9 +20,9 @@ from rhetoric.dedupe import (
 from rhetoric.ingest import IngestBatch, RawArticle, Refusal, read_folder, read_folder_in_chunks
 from rhetoric.labels import FRAMES_FILE, load_frames
 from rhetoric.language import detect_language
+from rhetoric.locking import is_dead
 from rhetoric.store import AddResult, NewArticle, Store
 from rhetoric.text import article_sentences, content_hash
-from rhetoric.trends import dashboard_data
 
 if TYPE_CHECKING:
     from rhetoric.locking import RunLock
@@ -198,7 +198,7 @@ def preflight(settings: Settings) -> None:
     check_store_url(settings.resolved_db_url())
     open_store(settings).close()  # reachable, and its schema in place
     load_frames(settings.labels_dir)
-    Registry(settings.models_dir).champion()  # verifies the champion's file before a run relies on it
+    Registry(settings.models_dir).champion()  # verified and loaded once: the run's classify step reuses it
 
 
 def open_existing_store(settings: Settings) -> Store:
@@ -390,15 +390,16 @@ def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBa
     The folder sources are read a chunk of files at a time, followed by live (the articles
     fetched from feeds and URL lists); a run of up to batch_size articles is one chunk. Each
     chunk's unchanged inputs are skipped and the rest prepared without the run lock; the lock
-    is taken (waiting up to settings.lock_wait) before the first chunk is checked for repeats
-    and stored, and kept. A chunk is stored in its own transaction before the next one is
-    read, so memory holds a chunk, never the corpus; a story repeated in a later chunk is
-    found stored, by content hash, address or band keys. prepare and write default to the
+    is taken (waiting up to settings.lock_wait) only to check the chunk for repeats and store
+    it, so runs on one store prepare side by side and write one at a time. A chunk is stored
+    in its own transaction before the next one is read, so memory holds a chunk, never the
+    corpus; a story repeated in a later chunk, or stored meanwhile by another run, is found
+    stored, by content hash, address or band keys. prepare and write default to the
     package's functions (the flow passes its tasks).
 
-    Returns whether the lock was taken; the caller holds it from then on (classify) and
-    releases it. False: it stayed taken lock_wait seconds, and the run stops before storing
-    anything more (what it did not store, the next run picks up).
+    Returns whether the lock was taken at the end (for classify); the caller then holds it
+    and releases it. False: it stayed taken lock_wait seconds, and the run stops before
+    storing anything more (what it did not store, the next run picks up).
     """
     held = False
     try:
@@ -410,19 +411,19 @@ def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBa
             with summary.timed("prepare"):
                 prepared, refused = prepare(fresh)
             summary.refusals += refused
+            with summary.timed("lock wait"):
+                held = lock.acquire(settings.lock_wait)
             if not held:
-                with summary.timed("lock wait"):
-                    held = lock.acquire(settings.lock_wait)
-                if not held:
-                    return False
+                return False
             with summary.timed("dedupe"):
                 prepared, duplicate_of, repeats = mark_repeats(store, prepared, settings.near_duplicate_threshold)
             with summary.timed("store"):
                 added = write(store, prepared, summary.run_id, duplicate_of)
             _count_chunk(summary, prepared, added, unchanged, repeats)
-        if not held:  # no chunk at all
-            with summary.timed("lock wait"):
-                held = lock.acquire(settings.lock_wait)
+            lock.release()
+            held = False
+        with summary.timed("lock wait"):
+            held = lock.acquire(settings.lock_wait)
         return held
     except BaseException:
         if held:
@@ -520,10 +521,11 @@ def frame_shares(store: Store, run_id: str) -> list[dict]:
 
 
 def correction_evidence(store: Store, settings: Settings, model) -> dict:
-    """Per frame, the error rates the trend correction uses and where they come from (audit, eval, cv)."""
+    """Per frame, the error rates the trend correction uses and where they come from (audit, eval, cv); a
+    measurement on the evaluation split is kept under the state folder (rhetoric.audit.eval_rates)."""
     from rhetoric.audit import correction_evidence as evidence
 
-    return evidence(model, settings.labels_dir, load_frames(settings.labels_dir), store)
+    return evidence(model, settings.labels_dir, load_frames(settings.labels_dir), store, cache_dir=settings.state_dir)
 
 
 def write_dashboard(store: Store, settings: Settings, model_meta: dict | None, history: list[dict],
@@ -533,6 +535,10 @@ def write_dashboard(store: Store, settings: Settings, model_meta: dict | None, h
     run_id names the run writing the page, if any: only that run is "this page's run".
     A write that fails or is interrupted leaves no partial index.html.tmp behind.
     """
+    # imported here: plotly and scipy.stats take most of a second, and nothing before the dashboard needs them
+    from rhetoric.charts.page import dashboard_html
+    from rhetoric.trends import dashboard_data
+
     data = dashboard_data(store, frame_titles(settings, model_meta), model_meta, history, evidence=evidence,
                           outlet_groups=settings.outlet_groups)
     last_run = data.summary.get("last_run")
@@ -540,7 +546,7 @@ def write_dashboard(store: Store, settings: Settings, model_meta: dict | None, h
         last_run["status"] = live_status(store, last_run["run_id"], run_id)
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     path = settings.out_dir / "index.html"
-    tmp = partial_dashboard(settings)
+    tmp = partial_dashboard(settings, run_id)
     try:
         tmp.write_text(dashboard_html(data), encoding="utf-8")
         tmp.replace(path)
@@ -550,17 +556,28 @@ def write_dashboard(store: Store, settings: Settings, model_meta: dict | None, h
     return path
 
 
-def partial_dashboard(settings: Settings) -> Path:
-    """Where the dashboard is written before it replaces index.html."""
-    return settings.out_dir / "index.html.tmp"
+def partial_dashboard(settings: Settings, run_id: str | None = None) -> Path:
+    """Where a run writes the dashboard before it replaces index.html: one file per run, as runs may overlap."""
+    return settings.out_dir / (f"index.html.{run_id}.tmp" if run_id else f"index.html.{os.getpid()}.tmp")
+
+
+def remove_dead_partials(store: Store, settings: Settings) -> int:
+    """Remove the half-written dashboards of runs that died writing them; how many there were."""
+    removed = 0
+    for tmp in settings.out_dir.glob("index.html*.tmp"):
+        owner = tmp.name.removeprefix("index.html").removesuffix(".tmp").lstrip(".")
+        if not owner or owner.isdigit() or is_dead(store.alive_lock(owner)):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def live_status(store: Store, recorded_run: str, writing_run: str | None) -> str:
-    """What a run recorded as running really is: 'writing' (the run writing the page), 'running' (another
-    run holds the store's lock), or 'interrupted' (its lock is free: it died without recording its end)."""
+    """What a run recorded as running really is: 'writing' (the run writing the page), 'running' (it holds
+    its own alive lock), or 'interrupted' (that lock is free: it died without recording its end)."""
     if recorded_run == writing_run:
         return "writing"
-    return "running" if store.run_lock().is_held_elsewhere() else "interrupted"
+    return "interrupted" if is_dead(store.alive_lock(recorded_run)) else "running"
 
 
 def frame_titles(settings: Settings, model_meta: dict | None) -> dict[str, str]:

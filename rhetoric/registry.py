@@ -27,23 +27,25 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import joblib
 import numpy as np
 import pandas as pd
-import scipy
-import sklearn
 
 from rhetoric import __version__
 from rhetoric.errors import ModelError
 from rhetoric.card import model_card
 from rhetoric.evaluation import documents_of, row_weights, split_eval, strata_of, weighted_metrics, weighted_rates
 from rhetoric.labels import Frame, label_matrix, label_set_hash, load_label_sets
-from rhetoric.model import DEFAULT_CANDIDATE, FrameModel, TrainedModel, frame_metrics, keyword_baseline, train
+
+if TYPE_CHECKING:
+    from rhetoric.model import FrameModel, TrainedModel
+# scikit-learn, joblib and rhetoric.model (a fifth of a second) are imported where a model is loaded, saved or
+# trained: commands and run steps that only read the registry's files do not pay for them
 
 POINTER = "champion.json"
 ARTIFACT = "model.joblib"
+_LOADED: dict[tuple[str, str], "LoadedModel"] = {}  # the last model loaded, by file and SHA-256
 METADATA = "metadata.json"
 # the languages of the training text: articles in any other language are stored but left unclassified
 LANGUAGES = ("en",)
@@ -87,6 +89,8 @@ class Registry:
         version = self._new_version(metadata["label_hash"])
         folder = self.root / version
         folder.mkdir(parents=True)
+        import joblib
+
         joblib.dump(trained.model, folder / ARTIFACT, compress=3)
         metadata = {**metadata, "version": version, "sha256": _sha256(folder / ARTIFACT)}
         _write_json(folder / METADATA, metadata)
@@ -123,8 +127,10 @@ class Registry:
                              f"from inside it: replace the link with the real files, or {RESTORE}")
         return path
 
-    def load(self, version: str) -> LoadedModel:
-        """Verify a version's artifact (SHA-256, scikit-learn version) and load it.
+    def check(self, version: str) -> dict:
+        """Verify a version's artifact (inside the registry, SHA-256, scikit-learn version) without loading it.
+
+        Returns its metadata. Cheap: a run checks its champion before Prefect starts and loads it once, later.
 
         Raises:
             ModelError: the metadata is missing, the file changed since it was saved, or the library differs.
@@ -141,8 +147,22 @@ class Registry:
                 "Restore it (git checkout models/) or retrain with `rhetoric train --force`."
             )
         _check_sklearn(path, metadata.get("libraries", {}).get("scikit-learn", "unknown"))
-        model = _unpickle(path, tuple(metadata.get("frames") or ()))
-        return LoadedModel(version, model.frames, metadata, model)
+        return metadata
+
+    def load(self, version: str) -> LoadedModel:
+        """Verify a version's artifact (as check does) and load it.
+
+        Raises:
+            ModelError: as check, or the file does not hold a model of the recorded frames.
+        """
+        metadata = self.check(version)
+        path = self.root / version / ARTIFACT
+        key = (str(path.resolve()), metadata["sha256"])
+        if key not in _LOADED:  # verified again above; unpickled once per process (preflight, then the run)
+            model = _unpickle(path, tuple(metadata.get("frames") or ()))
+            _LOADED.clear()
+            _LOADED[key] = LoadedModel(version, model.frames, metadata, model)
+        return _LOADED[key]
 
     def verify(self) -> LoadedModel | None:
         """Check every version folder and load the champion: a long job is refused before it starts, not after.
@@ -191,6 +211,10 @@ class Registry:
 
 def _unpickle(path: Path, frames: tuple[str, ...]) -> FrameModel:
     """The FrameModel in a verified joblib file; anything else is refused in one line."""
+    import joblib
+
+    from rhetoric.model import FrameModel
+
     try:
         model = joblib.load(path)
     except Exception as exc:  # unpickling fails in any way: bad bytes, truncation, a class renamed since
@@ -207,9 +231,12 @@ def _unpickle(path: Path, frames: tuple[str, ...]) -> FrameModel:
 
 
 def _check_sklearn(path: Path, recorded: str) -> None:
-    if recorded.split(".")[:2] != sklearn.__version__.split(".")[:2]:
+    from importlib.metadata import version
+
+    installed = version("scikit-learn")  # its metadata, not the package: importing it takes a second
+    if recorded.split(".")[:2] != installed.split(".")[:2]:
         raise ModelError(
-            f"{path}: saved with scikit-learn {recorded}, but {sklearn.__version__} is installed; pickles are only "
+            f"{path}: saved with scikit-learn {recorded}, but {installed} is installed; pickles are only "
             f"portable within a minor release. Install scikit-learn {recorded} or retrain with `rhetoric train --force`."
         )
 
@@ -271,6 +298,8 @@ def _predictions(model: FrameModel | LoadedModel, table: pd.DataFrame, frames: S
 
 
 def _metrics(table: pd.DataFrame, truth, predicted, names: list[str]) -> dict:
+    from rhetoric.model import frame_metrics
+
     if "weight" in table:
         return weighted_metrics(truth, predicted, names, row_weights(table), documents_of(table), strata_of(table))
     return frame_metrics(truth, predicted, names)
@@ -284,6 +313,8 @@ def evaluate_splits(model: FrameModel | LoadedModel, held_out: pd.DataFrame, fra
 
 def baseline(table: pd.DataFrame, frames: Sequence[Frame]) -> dict | None:
     """Metrics of the keyword-only baseline on a labelled table."""
+    from rhetoric.model import keyword_baseline
+
     if table.empty:
         return None
     names = [f.name for f in frames]
@@ -297,6 +328,10 @@ def describe(trained: TrainedModel, frames: Sequence[Frame], table: pd.DataFrame
     metrics.real is the real-text split (weighted, with intervals), metrics.written our written
     held-out articles; metrics.eval is the split the gate compares on (real when there is one).
     """
+    import joblib
+    import scipy
+    import sklearn
+
     names = [f.name for f in frames]
     real, written = split_eval(held_out)
     splits = evaluate_splits(trained.model, held_out, frames)
@@ -342,6 +377,8 @@ def real_split_rates(model: FrameModel | LoadedModel, real: pd.DataFrame, frames
 
 def ensure_champion(models_dir: Path, labels_dir: Path) -> LoadedModel:
     """The champion; with none in the registry, train the default pipeline from labels/ and promote it."""
+    from rhetoric.model import DEFAULT_CANDIDATE, train
+
     registry = Registry(models_dir)
     champion = registry.champion()
     if champion is not None:

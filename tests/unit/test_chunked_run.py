@@ -68,7 +68,9 @@ def test_a_run_is_prepared_and_stored_a_chunk_at_a_time_and_finds_repeats_across
     summary, lock = RunSummary(run_id="run-1"), Lock()
     assert ingest(store, settings, summary, live, lock, prepare=prepare) is True
     assert chunks == [["a.txt", "b.txt"], ["c.txt", "d.txt"], ["e.txt", "f.txt"], ["https://feed.test/b"]]
-    assert (lock.acquired, lock.released) == (1, 0)  # taken before the first store, held for the caller
+    # taken to store each of the 4 chunks and let go between them (so runs prepare side by side), then held
+    # for the caller's classify
+    assert (lock.acquired, lock.released) == (5, 4)
     assert (summary.articles_new, summary.articles_already) == (5, 2)
     assert summary.new_by_outlet == {"Outlet a": 1, "Outlet b": 1, "Outlet c": 1, "Outlet d": 1, "unknown": 1}
     assert [n.split(",")[0] for n in summary.repeats] == ["f.txt: near-duplicate of stored article 1"]
