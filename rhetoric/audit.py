@@ -15,6 +15,9 @@ estimates, weighted, each frame's precision, recall, true- and false-positive ra
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -23,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from rhetoric.evaluation import _effective, split_eval
-from rhetoric.labels import FRAME_SEPARATOR, Frame, _load_dir, label_matrix, load_eval_labels, text_key
+from rhetoric.labels import EVAL_DIR, FRAME_SEPARATOR, Frame, _load_dir, label_matrix, load_eval_labels, text_key
 
 AUDIT_DIR = "audit"
 AUDIT_COLUMNS = ["text", "frames", "origin", "batch", "weight", "sentence_id", "source", "outlet", "published",
@@ -199,24 +202,76 @@ def report_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def eval_rates(model, labels_dir: Path, frames: Sequence[Frame]) -> dict[str, dict]:
-    """The champion's weighted rates on the real-text evaluation split: from its metadata, else measured now."""
+def eval_rates(model, labels_dir: Path, frames: Sequence[Frame], cache_dir: Path | None = None) -> dict[str, dict]:
+    """The champion's weighted rates on the real-text evaluation split: from its metadata, else measured now.
+
+    With cache_dir (the project's .rhetoric/), a measurement is kept in EVAL_RATES_CACHE and reused
+    while the champion, the frames and the evaluation files stay the same: scoring the split
+    otherwise costs every run and `rhetoric status` a few tenths of a second.
+    """
     from rhetoric.registry import real_split_rates
 
     recorded = model.metadata.get("rates_eval")
     if recorded:
         return recorded
+    key = _eval_key(model, Path(labels_dir), frames) if cache_dir is not None else None
+    cache = Path(cache_dir) / EVAL_RATES_CACHE if cache_dir is not None else None
+    if key is not None and (cached := _cached(cache, key)) is not None:
+        return cached
     try:
         real, _ = split_eval(load_eval_labels(Path(labels_dir), frames))
     except Exception:  # unreadable labels: the correction falls back to cross-validated rates
         return {}
-    return real_split_rates(model, real, frames) or {}
+    rates = real_split_rates(model, real, frames) or {}
+    if key is not None:
+        _keep(cache, key, rates)
+    return rates
 
 
-def correction_evidence(model, labels_dir: Path, frames: Sequence[Frame], store=None) -> dict[str, dict]:
+EVAL_RATES_CACHE = "eval-rates.json"
+_EVAL_CACHE_FORMAT = 1  # raise when what eval_rates measures changes, so no older figure is reused
+
+
+def _eval_key(model, labels_dir: Path, frames: Sequence[Frame]) -> str | None:
+    """What eval_rates' figure depends on, hashed: the model file, the frames and the evaluation files.
+    None for a model without a version and a recorded SHA-256 (it cannot be told apart from another)."""
+    version, sha = getattr(model, "version", None), model.metadata.get("sha256")
+    if not version or not sha:
+        return None
+    digest = hashlib.sha256(json.dumps([_EVAL_CACHE_FORMAT, version, sha, list(model.frames),
+                                        [f.name for f in frames]]).encode())
+    try:
+        for path in sorted((labels_dir / EVAL_DIR).glob("*.csv")):
+            digest.update(b"\0" + path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    except OSError:  # unreadable evaluation files: no cache, eval_rates goes on as without one
+        return None
+    return digest.hexdigest()
+
+
+def _cached(path: Path, key: str) -> dict | None:
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return kept.get("rates") if isinstance(kept, dict) and kept.get("key") == key else None
+
+
+def _keep(path: Path, key: str, rates: dict) -> None:
+    """Write the cache atomically; a folder that cannot be written only means measuring again next time."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps({"key": key, "rates": rates}), encoding="utf-8")
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+
+
+def correction_evidence(model, labels_dir: Path, frames: Sequence[Frame], store=None,
+                        cache_dir: Path | None = None) -> dict[str, dict]:
     """Per frame, the rates the trend correction uses and where they come from, best evidence first:
     this corpus's audit (enough reviewed positives and negatives), else the real-text evaluation
-    split, else the champion's cross-validation on its training labels.
+    split, else the champion's cross-validation on its training labels. cache_dir: see eval_rates.
 
     Returns {frame: {"tpr", "fpr", "positives", "negatives", "reviewed", "from": "audit" | "eval" | "cv"}}.
     """
@@ -228,7 +283,7 @@ def correction_evidence(model, labels_dir: Path, frames: Sequence[Frame], store=
             stored = store.texts_by_id(audit["sentence_id"])
             audited = audit_rates(audit_metrics(audit, stored, model, frames, rounds=200))
     # the real split is scored only when some frame's audit cannot pin its rates down
-    evaluated = eval_rates(model, labels_dir, frames) if set(names) - set(audited) else {}
+    evaluated = eval_rates(model, labels_dir, frames, cache_dir) if set(names) - set(audited) else {}
     cv = model.metadata.get("rates") or {}
     evidence = {}
     for name in names:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
@@ -246,12 +247,15 @@ def _decode_legacy(data: bytes) -> str:
         return data.decode("latin-1")
 
 
+# control characters other than the line breaks and tabs text uses: \t \n \f \r are \x09 \x0a \x0c \x0d
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f]")
+
+
 def _control_ratio(text: str) -> float:
     sample = text[:20000]
     if not sample:
         return 0.0
-    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\n\r\t\f")
-    return controls / len(sample)
+    return len(_CONTROL.findall(sample)) / len(sample)
 
 
 def read_manifest(path: Path, batch: IngestBatch) -> dict[str, ManifestRow]:

@@ -611,9 +611,12 @@ class Store:
                   .where(exists(select(predictions.c.sentence_id)
                                 .join(sentences, sentences.c.id == predictions.c.sentence_id)
                                 .where(sentences.c.article_id == articles.c.id))))
+        # plain tuples: pandas asks every SQLAlchemy Row for a dtype first, which took half of this method
         with self.engine.connect() as conn:
-            counts = pd.DataFrame(conn.execute(labelled).all(), columns=["article_id", "frame", "count", "score_sum"])
-            table = pd.DataFrame(conn.execute(scored).all(), columns=["article_id", "published", "outlet", "sentences"])
+            counts = pd.DataFrame(list(map(tuple, conn.execute(labelled).all())),
+                                  columns=["article_id", "frame", "count", "score_sum"])
+            table = pd.DataFrame(list(map(tuple, conn.execute(scored).all())),
+                                 columns=["article_id", "published", "outlet", "sentences"])
             frames = [f for (f,) in conn.execute(select(predictions.c.frame).distinct())]
         grid = table.merge(pd.DataFrame({"frame": pd.Series(frames, dtype=object)}), how="cross")
         counts["frame"] = counts["frame"].astype(object)

@@ -23,7 +23,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import beta as beta_dist
 
 from rhetoric.errors import ConfigError, ModelError
 
@@ -77,6 +76,8 @@ def adjust_share(share, tpr, fpr) -> np.ndarray:
 
 def exact_band(count, sentences, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
     """Clopper-Pearson interval for count labelled out of sentences."""
+    from scipy.stats import beta as beta_dist  # imported on use: scipy.stats takes half a second to import
+
     count, sentences = np.asarray(count, float), np.asarray(sentences, float)
     tail = (1 - confidence) / 2
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rhetoric.audit import (AUDIT_COLUMNS, UNFLAGGED, audit_metrics, audit_rates, correction_evidence, draw_audit,
-                            report_table)
+from rhetoric.audit import (AUDIT_COLUMNS, EVAL_RATES_CACHE, UNFLAGGED, audit_metrics, audit_rates, correction_evidence,
+                            draw_audit, eval_rates, report_table)
 from rhetoric.labels import Frame
 
 FRAMES = ("alpha", "beta")
@@ -99,3 +99,56 @@ def test_correction_evidence_prefers_the_audit_then_eval_then_cv(tmp_path):
     assert evidence["alpha"]["from"] == "audit" and evidence["beta"]["from"] == "cv"
     assert evidence["alpha"]["reviewed"] == 100
     assert {e["from"] for e in correction_evidence(KeywordModel(), labels, frames, None).values()} == {"cv"}
+
+
+class CountingModel(KeywordModel):
+    """A registry champion's shape: a version and a recorded SHA-256; counts the sentences it scores."""
+
+    def __init__(self, version="2026.01.01-aaaaaaaa", sha="ab" * 32):
+        self.version, self.scored = version, 0
+        self.metadata = {**KeywordModel.metadata, "sha256": sha}
+
+    def predict(self, texts):
+        self.scored += len(texts)
+        return super().predict(texts)
+
+
+def eval_labels(tmp_path):
+    labels = tmp_path / "labels"
+    (labels / "eval").mkdir(parents=True)
+    rows = [f"A case {i},alpha,corpus,d{i},2.0" for i in range(6)]
+    rows += [f"plain {i},,corpus,e{i},1.0" for i in range(6)]
+    (labels / "eval" / "real.csv").write_text("text,frames,origin,batch,weight\n" + "\n".join(rows) + "\n")
+    return labels
+
+
+def test_eval_rates_are_measured_once_per_champion_and_evaluation_files(tmp_path):
+    labels, state = eval_labels(tmp_path), tmp_path / ".rhetoric"
+    frames = [Frame(f, f, f, ()) for f in FRAMES]
+    model = CountingModel()
+    first = eval_rates(model, labels, frames, cache_dir=state)
+    assert model.scored == 12 and first["alpha"]["tpr"] == 1.0
+    assert (state / EVAL_RATES_CACHE).is_file()
+    assert eval_rates(model, labels, frames, cache_dir=state) == first
+    assert model.scored == 12  # the second call read the cache
+    assert eval_rates(model, labels, frames) == first and model.scored == 24  # no cache folder: measured
+    other = CountingModel(version="2026.01.02-bbbbbbbb")
+    eval_rates(other, labels, frames, cache_dir=state)
+    assert other.scored == 12  # another champion is measured
+    (labels / "eval" / "real.csv").write_text((labels / "eval" / "real.csv").read_text().replace(",alpha,", ",,", 1))
+    changed = eval_rates(other, labels, frames, cache_dir=state)
+    assert other.scored == 24 and changed["alpha"]["fpr"] > first["alpha"]["fpr"]  # an edited file: measured again
+
+
+def test_eval_rates_without_a_recorded_hash_or_with_a_broken_cache_are_measured(tmp_path):
+    labels, state = eval_labels(tmp_path), tmp_path / ".rhetoric"
+    frames = [Frame(f, f, f, ()) for f in FRAMES]
+    unversioned = CountingModel(sha="")
+    eval_rates(unversioned, labels, frames, cache_dir=state)
+    eval_rates(unversioned, labels, frames, cache_dir=state)
+    assert unversioned.scored == 24 and not (state / EVAL_RATES_CACHE).exists()
+    state.mkdir(exist_ok=True)
+    (state / EVAL_RATES_CACHE).write_text("{not json")
+    model = CountingModel()
+    assert eval_rates(model, labels, frames, cache_dir=state)["alpha"]["tpr"] == 1.0 and model.scored == 12
+    assert eval_rates(model, labels, frames, cache_dir=state) and model.scored == 12  # rewritten, then read

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import re._parser as sre_parse
 from pathlib import Path
 
 import pytest
 
-from rhetoric.text import article_sentences, clean_lines, content_hash, normalise, split_sentences
+from rhetoric.text import (_CREDIT_END, _CREDIT_END_WIDTH, _GLUED, _GLUED_PUNCTUATION, _credit_at_end,
+                           article_sentences, clean_lines, content_hash, normalise, split_sentences)
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 
@@ -237,6 +239,31 @@ def test_headline_is_never_split():
 ])
 def test_glued_sentences_are_repaired(line, expected):
     assert article_sentences(f"Headline\n{line}")[1:] == expected
+
+
+LONG_BODY = "Officials in Beijing and Moscow said the talks would continue next week, " * 3
+
+
+@pytest.mark.parametrize("line", [line for _, line in BOILERPLATE] + [
+    LONG_BODY + "(Reuters)", LONG_BODY + "(Photo by AFP).", LONG_BODY + "Getty Images", LONG_BODY + "File photo",
+    LONG_BODY + "(AP Photo/" + "x" * 40 + ")", LONG_BODY + "Pictures: " + "y" * 40, LONG_BODY + "(Reuters)\n",
+    "(pictures by a very long list of names of photographers here/AFP)", "(Photo: Kremlin press service)",
+    LONG_BODY + "(Reuters) and more", LONG_BODY + "xGetty Images", LONG_BODY, "", "(Reuters)",
+])
+def test_credit_at_the_end_is_found_as_a_search_of_the_whole_line_finds_it(line):
+    assert _credit_at_end(line) == (_CREDIT_END.search(line) is not None)
+
+
+def test_no_credit_at_the_end_is_longer_than_the_end_searched():
+    assert sre_parse.parse(_CREDIT_END.pattern).getwidth()[1] <= _CREDIT_END_WIDTH
+
+
+@pytest.mark.parametrize("line", [
+    "in Beijing.The ministers", "the U.S.The", "agree?Nobody", "ok!Yes", "x).The", "x].The", "x.THE", "x. The", ".The",
+    "a.b", "1.Ab", "https://example.com/News.Today", "A.B.Cd", "", "end.", "é.Ab", "a..Ab",
+])
+def test_glued_punctuation_is_found_where_the_glued_pattern_matches(line):
+    assert (_GLUED_PUNCTUATION.search(line) is None) == (_GLUED.search(line) is None)
 
 
 def test_empty_or_all_boilerplate_text_gives_nothing():

@@ -1,0 +1,43 @@
+"""Start-up: importing the run's flow, or the CLI, loads only what every run needs (issue 12).
+
+Each import runs in a fresh interpreter, as `rhetoric run` starts one: in this process other tests
+have imported everything already.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+# loaded where they are used: the dashboard (plotly, scipy.stats), loading or training a model (scikit-learn,
+# joblib, scipy), HTML pages (trafilatura, lxml) and feeds (feedparser)
+ON_USE = ("plotly", "scipy", "sklearn", "joblib", "trafilatura", "lxml", "feedparser")
+
+
+def loaded_after(statement: str) -> set[str]:
+    """The top-level packages a fresh interpreter holds after running the statement."""
+    code = f"import json, sys\n{statement}\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("module", ["flows.pipeline", "rhetoric.pipeline", "rhetoric.registry"])
+def test_importing_the_run_loads_no_package_used_later(module):
+    loaded = loaded_after(f"import {module}")
+    assert module.split(".")[0] in loaded
+    assert sorted(loaded & set(ON_USE)) == []
+
+
+def test_the_cli_loads_neither_prefect_nor_the_data_stack_before_a_command_needs_them():
+    loaded = loaded_after("import rhetoric.cli")
+    assert "rhetoric" in loaded
+    assert sorted(loaded & {*ON_USE, "prefect", "pandas", "numpy", "sqlalchemy"}) == []
+
+
+def test_the_dashboard_still_finds_what_it_imports_on_use():
+    loaded = loaded_after("from rhetoric.charts.page import dashboard_html\nfrom rhetoric.trends import exact_band\n"
+                          "exact_band([1], [10])")
+    assert {"plotly", "scipy"} <= loaded
