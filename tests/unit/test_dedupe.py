@@ -272,6 +272,10 @@ def test_bands_are_written_with_new_articles_only(store):
     assert band_rows(store) == BANDS
     again = store.add_articles([signed("b", body)], "run-2", duplicate_of={0: first.new_article_ids[0]})
     assert again.new_article_ids == [] and band_rows(store) == BANDS
+    with store.engine.begin() as conn:  # item by item, as after a refused row: each article with its bands
+        isolated = store._write_batch(conn, [signed("c", words_body(rng)), signed("d", words_body(rng))], "run-3", {},
+                                      isolate=True)
+    assert len(isolated.new_article_ids) == 2 and band_rows(store) == 3 * BANDS
 
 
 def test_a_pair_agreeing_on_no_whole_band_is_no_match_whatever_its_similarity():
