@@ -359,15 +359,21 @@ def nearest_stored(store: Store, signatures: list[str | None], threshold: float,
     candidates = np.unique(ids)
     for start in range(0, len(candidates), chunk):
         wanted = candidates[start:start + chunk]
-        stored = store.signatures_of(wanted.tolist())
-        stored_at, stored_values = decode_signatures([text for _, text in stored])
-        stored_ids = np.array([stored[p][0] for p in stored_at], dtype=np.int64)
-        order = np.argsort(stored_ids)
-        span = slice(np.searchsorted(ids, wanted[0], "left"), np.searchsorted(ids, wanted[-1], "right"))
-        at = np.clip(np.searchsorted(stored_ids[order], ids[span]), 0, max(len(order) - 1, 0))
-        known = (stored_ids[order][at] == ids[span]) if len(order) else np.zeros(len(at), dtype=bool)
-        nearest.compare(rows[span][known], ids[span][known], order[at[known]], stored_values)
+        found_ids, found_values = _signature_values(store, wanted.tolist())
+        if not len(found_ids):
+            continue
+        span = slice(np.searchsorted(ids, wanted[0]), np.searchsorted(ids, wanted[-1], side="right"))  # ids sorted
+        at = np.searchsorted(found_ids, ids[span]).clip(max=len(found_ids) - 1)
+        usable = found_ids[at] == ids[span]
+        nearest.compare(rows[span][usable], ids[span][usable], at[usable], found_values)
     return {int(positions[row]): match for row, match in nearest.matches().items()}
+
+
+def _signature_values(store: Store, article_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The ids, sorted, and MinHash values of those of these stored articles that have a usable signature."""
+    stored = sorted(store.signatures_of(article_ids))
+    usable, values = decode_signatures([text for _, text in stored])
+    return np.array([stored[p][0] for p in usable], dtype=np.int64), values
 
 
 def _same_story(items: list[NewArticle], duplicate_of: dict[int, int], position: int, earlier: int) -> None:
