@@ -42,6 +42,7 @@ def main() -> None:
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="rhetoric-scale-"))
     work.mkdir(parents=True, exist_ok=True)
+    work.chmod(0o755)  # as root, pg_scratch.sh runs the server as postgres, which must reach work/pg
     corpus, project, pg_dir = work / "corpus", work / "project", work / "pg"
     python = [sys.executable, "-m", "rhetoric.cli"]
     if not corpus.exists():
