@@ -37,7 +37,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError, Programm
 from rhetoric.dedupe import BANDS, band_keys, canonical_url, decode_signatures
 from rhetoric.errors import StoreError
 from rhetoric.ingest import Refusal
-from rhetoric.locking import RunLock, store_lock
+from rhetoric.locking import RunLock, alive_lock, is_dead, store_lock
 
 metadata = MetaData()
 
@@ -526,14 +526,24 @@ class Store:
             conn.execute(runs.update().where(runs.c.run_id == run_id).values(status=status, finished=None))
 
     def mark_interrupted(self, except_run: str | None = None) -> int:
-        """Mark every run still recorded as running as interrupted; how many there were.
+        """Mark every run recorded as running whose own alive lock is free as interrupted; how many.
 
-        Only the holder of the run lock may call it: then no other run is alive, so a row
-        still "running" belongs to a run that was killed or lost its machine.
+        A live run holds its alive lock (rhetoric.locking.alive_lock) from start to end, so a
+        row still "running" with that lock free belongs to a run that was killed or lost its machine.
         """
+        with self.engine.connect() as conn:
+            running = conn.execute(select(runs.c.run_id).where(runs.c.status == "running",
+                                                               runs.c.run_id != (except_run or ""))).scalars().all()
+        dead = [run_id for run_id in running if is_dead(self.alive_lock(run_id))]
+        if not dead:
+            return 0
         with self.engine.begin() as conn:
-            return conn.execute(runs.update().where(runs.c.status == "running", runs.c.run_id != (except_run or ""))
+            return conn.execute(runs.update().where(runs.c.run_id.in_(dead), runs.c.status == "running")
                                 .values(status="interrupted", finished=_utcnow())).rowcount
+
+    def alive_lock(self, run_id: str) -> RunLock:
+        """The lock a run holds on itself while it is alive (rhetoric.locking.alive_lock)."""
+        return alive_lock(self.engine, run_id)
 
     def finish_run(self, run_id: str, status: str, counts: dict, details: dict | None = None) -> None:
         values = {k: counts[k] for k in ("articles_new", "articles_seen", "articles_refused",
