@@ -167,6 +167,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="rhetoric-scaleout-")) if not args.keep else args.keep
     work.mkdir(parents=True, exist_ok=True)
+    work.chmod(0o755)  # the scratch PostgreSQL runs as the postgres user when we are root
     project = work / "project"
     subprocess.run([sys.executable, "-m", "rhetoric.cli", "init", str(project)], check=True, capture_output=True)
     (project / "rhetoric.toml").write_text("[settings]\nlock_wait = 3600\n", encoding="utf-8")

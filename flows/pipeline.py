@@ -1,8 +1,9 @@
 """The ingestion pipeline as a Prefect flow: read, fetch, prepare, store, classify, chart, report.
 
 Tasks work on whole batches (a Prefect task costs milliseconds, a flow run about a
-second): one task reads the folders, one fetches each feed, one fetches each source's
-new pages. Only the I/O steps retry. A feed or page that still fails after its retries
+second): one task fetches each feed, one fetches each source's new pages, and folders are
+read, prepared and stored batch_size articles at a time (rhetoric.pipeline.ingest), one
+prepare and one store task per chunk. Only the I/O steps retry. A feed or page that still fails after its retries
 becomes a refusal in the run summary; the run itself completes.
 """
 
@@ -25,12 +26,6 @@ from rhetoric.ingest import IngestBatch, RawArticle, Refusal
 from rhetoric.locking import is_dead
 from rhetoric.registry import Registry, ensure_champion
 from rhetoric.store import NewArticle, Store
-
-
-@task(name="read-sources", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
-def read_sources(settings: Settings) -> IngestBatch:
-    """Read every folder source into one batch of raw articles."""
-    return pipeline.read_sources(settings)
 
 
 def _transient(task, task_run, state) -> bool:
