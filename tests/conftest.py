@@ -56,5 +56,17 @@ def scratch_postgres_url() -> str:
     pytest.skip("set RHETORIC_TEST_POSTGRES_URL to a scratch PostgreSQL database (scripts/pg_scratch.sh starts one)")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_prefect_server():
+    """One Prefect API for every `rhetoric` subprocess of the session (PREFECT_API_URL), as a user with
+    `rhetoric server start` has; tests of the temporary server remove the variable for their own commands.
+    In-process flow tests use prefect_harness. The server ends with this process (flows.server)."""
+    from flows.server import prefect_api
+
+    with prefect_api(Path(_PREFECT_HOME)) as (api_url, _, _):
+        os.environ["PREFECT_API_URL"] = api_url  # prefect_api restores the environment on exit
+        yield api_url
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
