@@ -1,7 +1,7 @@
 """Profile one `rhetoric run`'s stages on N synthetic articles, without Prefect.
 
-Calls the package functions in the order flows/pipeline.py does (read, prepare, dedupe,
-store, classify, evidence, dashboard) on a temporary SQLite store: once plainly, for the
+Calls the package functions in the order flows/pipeline.py does (pipeline.ingest's read,
+dedupe, prepare and store per chunk, then classify, rates, dashboard) on a temporary SQLite store: once plainly, for the
 seconds, sentences per second and share of each stage, and the run's cost on top of
 classifying against classify alone (the champion's predict on the same sentences); then
 again on a fresh store under cProfile, for each stage's functions with the most own time
@@ -52,26 +52,37 @@ class Stages:
 
 
 def one_run(stages: Stages, settings, store) -> tuple[int, object]:
-    """The body of flows.pipeline._ingest_and_classify for folder sources; returns (new sentences, model)."""
+    """The body of flows.pipeline._ingest_and_classify for folder sources; returns (new sentences, model).
+
+    Reading, preparing, checking for repeats and storing go through pipeline.ingest, a chunk of
+    settings.batch_size articles at a time, as in the flow; its own timings split them into
+    stages (under the profiler they share one profile, "ingest").
+    """
     from rhetoric import pipeline
+    from rhetoric.ingest import IngestBatch
     from rhetoric.registry import Registry, ensure_champion
 
-    batch = stages.run("read", pipeline.read_sources, settings)
-    fresh, _ = stages.run("read", pipeline.skip_unchanged, store, batch.articles)
-    prepared, _ = stages.run("prepare", pipeline.prepare_articles, fresh)
-    prepared, duplicate_of, _ = stages.run("dedupe", pipeline.mark_repeats, store, prepared,
-                                           settings.near_duplicate_threshold)
-    added = stages.run("store", pipeline.store_articles, store, prepared, "profile-run", duplicate_of)
-    stages.run("store", pipeline.new_by_outlet, prepared, added)
+    summary = pipeline.RunSummary(run_id="profile-run")
+    lock = store.run_lock()
+    began, began_cpu = time.perf_counter(), time.process_time()
+    stages.run("ingest", pipeline.ingest, store, settings, summary, IngestBatch(), lock)
+    lock.release()
+    wall, cpu = time.perf_counter() - began, time.process_time() - began_cpu
+    del stages.seconds["ingest"], stages.cpu["ingest"]
+    inner = {k: v for k, v in summary.timings.items() if k != "lock wait"}
+    for name, seconds in inner.items():  # CPU shared out in proportion to each stage's wall time
+        stages.seconds[name] = seconds
+        stages.cpu[name] = cpu * seconds / max(sum(inner.values()), 1e-9)
+    stages.seconds["read"] = stages.seconds.get("read", 0.0) + wall - sum(summary.timings.values())
     model = stages.run("load model", ensure_champion, settings.models_dir, settings.labels_dir)
     stages.run("classify", pipeline.classify_stale, store, model, settings.batch_size)
-    stages.run("classify", store.unreadable_articles, pipeline.model_languages(model))
-    stages.run("classify", pipeline.frame_shares, store, "profile-run")
-    evidence = stages.run("evidence", pipeline.correction_evidence, store, settings, model)
+    stages.run("rates", store.unreadable_articles, pipeline.model_languages(model))
+    stages.run("rates", pipeline.frame_shares, store, "profile-run")
+    evidence = stages.run("rates", pipeline.correction_evidence, store, settings, model)
     history = Registry(settings.models_dir).history()
     stages.run("dashboard", pipeline.write_dashboard, store, settings, model.metadata, history, evidence,
                "profile-run")
-    return added.new_sentences, model
+    return summary.sentences_new, model
 
 
 def top_functions(profile: cProfile.Profile, n: int) -> str:
@@ -160,7 +171,7 @@ def show_profiles(stages: Stages, args) -> None:
             profile.dump_stats(args.dump / f"{name.replace(' ', '_')}.prof")
         if args.stage and name not in args.stage:
             continue
-        print(f"\n== {name}: {stages.seconds[name]:.2f} s under cProfile; functions by own time")
+        print(f"\n== {name}: {pstats.Stats(profile).total_tt:.2f} s under cProfile; functions by own time")
         print(top_functions(profile, args.top))
 
 

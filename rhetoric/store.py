@@ -111,7 +111,10 @@ predictions = Table(
     Column("frame", String(64), primary_key=True),
     Column("score", Float, nullable=False),
     Column("label", SmallInteger, nullable=False),
-    Column("model_version", String(64), nullable=False, index=True),
+    # no index on model_version: it cost a third of writing each prediction, and what asks for the versions
+    # (has_other_versions, corpus_summary) reads them in one pass; SQLite keeps the rows in primary-key order
+    Column("model_version", String(64), nullable=False),
+    sqlite_with_rowid=False,
 )
 
 runs = Table(
@@ -196,6 +199,7 @@ class Store:
                     metadata.create_all(self.engine)
                     self._add_missing_columns()
                     self._widen_limited_columns()
+                    self._drop_unused_indexes()
                     self._backfill_bands()
                     break
                 except (IntegrityError, OperationalError, ProgrammingError) as exc:
@@ -234,6 +238,11 @@ class Store:
             if btree:
                 conn.execute(sql_text("DROP INDEX ix_article_sources_canonical_url"))
                 conn.execute(sql_text(index_sql))
+
+    def _drop_unused_indexes(self) -> None:
+        """Drop the indexes earlier versions made and nothing uses (predictions.model_version)."""
+        with self.engine.begin() as conn:
+            conn.execute(sql_text("DROP INDEX IF EXISTS ix_predictions_model_version"))
 
     def _backfill_bands(self, batch_size: int = 5000) -> None:
         """Give the articles of a store made before article_bands existed their band keys, in batches.
@@ -350,13 +359,18 @@ class Store:
         result = AddResult()
         now = _utcnow()
         existing = _lookup(conn, articles.c.content_hash, articles.c.id, [a.content_hash for a in batch])
+        # all at once: the batch's new stories in one statement; item by item: each in its savepoint (_place)
+        inserted = None if isolate else self._insert_articles(conn, batch, duplicate_of, existing, run_id, now)
         sentence_rows: list[tuple] = []
         signed: list[tuple[int, str]] = []
         source_rows: dict[tuple[int, str], dict] = {}
         for position, item in enumerate(batch):
             try:
                 with conn.begin_nested() if isolate else nullcontext():
-                    article_id, new = self._place(conn, item, duplicate_of.get(position), existing, run_id, now)
+                    if inserted is None:
+                        article_id, new = self._place(conn, item, duplicate_of.get(position), existing, run_id, now)
+                    else:
+                        article_id, new = _claim(item, duplicate_of.get(position), existing, inserted)
                     rows = [(article_id, i, text) for i, text in enumerate(item.sentences)] if new else []
                     bands = [(article_id, item.signature)] if new and item.signature else []
                     source = _source_row(article_id, item, run_id, now)
@@ -400,14 +414,33 @@ class Store:
 
     def _insert_article(self, conn, item: NewArticle, run_id: str, now: datetime) -> int | None:
         """Insert one article; its id, or None when its content hash is stored already."""
-        # one statement with parameters (not .values()) so SQLAlchemy compiles it once per batch
-        row = conn.execute(self._insert_ignoring(articles).returning(articles.c.id), {
-            "content_hash": item.content_hash, "title": item.title, "published": item.published,
-            "date_missing": item.published is None, "outlet": item.outlet, "source": item.source,
-            "url": item.url, "author": item.author, "signature": item.signature, "language": item.language,
-            "n_sentences": len(item.sentences), "run_id": run_id, "created_at": now,
-        }).first()
+        row = conn.execute(self._insert_ignoring(articles).returning(articles.c.id),
+                           _article_row(item, run_id, now)).first()
         return None if row is None else row[0]
+
+    def _insert_articles(self, conn, batch: Sequence[NewArticle], duplicate_of: dict[int, int],
+                         existing: dict[str, int], run_id: str, now: datetime) -> dict[str, int]:
+        """Insert the batch's new stories in one statement; content hash -> id of those inserted now.
+
+        A story is new when no stored article has its text and it repeats none (duplicate_of);
+        the first item carrying it is inserted. SQLAlchemy sends the rows as multi-row INSERTs
+        with RETURNING (its "insertmanyvalues"), a few hundred rows a statement, instead of a
+        statement per article. A story another writer stored since the lookup comes back
+        without an id: it is added to existing, and its items are placed there as repeats.
+        """
+        fresh: dict[str, dict] = {}
+        for position, item in enumerate(batch):
+            if position not in duplicate_of and item.content_hash not in existing and item.content_hash not in fresh:
+                fresh[item.content_hash] = _article_row(item, run_id, now)
+        if not fresh:
+            return {}
+        returned = conn.execute(self._insert_ignoring(articles).returning(articles.c.id, articles.c.content_hash),
+                                list(fresh.values())).all()
+        inserted = {content_hash: article_id for article_id, content_hash in returned}
+        lost = [content_hash for content_hash in fresh if content_hash not in inserted]
+        if lost:
+            existing.update(_lookup(conn, articles.c.content_hash, articles.c.id, lost))
+        return inserted
 
     def _insert_sources(self, conn, rows: list[dict]) -> None:
         """Record each (article, source) pair not recorded yet, with the fingerprint of its input."""
@@ -441,11 +474,10 @@ class Store:
         a store of millions of sentences is never in memory at once, and predictions written
         between batches do not disturb the reading.
         """
-        # per sentence, its predictions by this version through the primary key; "|| ''" keeps SQLite from
-        # choosing the model_version index instead, which would scan every prediction for every sentence
+        # per sentence, its predictions by this version, through the primary key (sentence_id, frame)
         scored = (select(func.count()).select_from(predictions)
                   .where(predictions.c.sentence_id == sentences.c.id, predictions.c.frame.in_(list(frames)),
-                         predictions.c.model_version.concat("") == model_version)
+                         predictions.c.model_version == model_version)
                   .scalar_subquery())
         query = select(sentences.c.id, sentences.c.text).where(scored < len(frames))
         if languages is not None:
@@ -717,6 +749,24 @@ def _band_rows(signed: Sequence[tuple[int, str]]) -> list[tuple[int, int]]:
         return []
     ids = np.repeat(np.array([signed[p][0] for p in positions], dtype=np.int64), BANDS)
     return list(zip(band_keys(values).ravel().tolist(), ids.tolist()))
+
+
+def _claim(item: NewArticle, repeats: int | None, existing: dict[str, int], inserted: dict[str, int]
+           ) -> tuple[int, bool]:
+    """The article this item belongs to after Store._insert_articles, and whether it is new: the one it repeats,
+    the one inserted for its text (the first item to claim it is the new one), or the stored one."""
+    if repeats is not None:
+        return repeats, False
+    if item.content_hash in inserted:
+        return inserted.pop(item.content_hash), True
+    return existing[item.content_hash], False
+
+
+def _article_row(item: NewArticle, run_id: str, now: datetime) -> dict:
+    return {"content_hash": item.content_hash, "title": item.title, "published": item.published,
+            "date_missing": item.published is None, "outlet": item.outlet, "source": item.source,
+            "url": item.url, "author": item.author, "signature": item.signature, "language": item.language,
+            "n_sentences": len(item.sentences), "run_id": run_id, "created_at": now}
 
 
 def _source_row(article_id: int, item: NewArticle, run_id: str, now: datetime) -> dict:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sqlalchemy import text as sql_text
 
+import rhetoric.store
 from rhetoric.errors import StoreError
 from rhetoric.store import NewArticle, Store, metadata
 from tests.conftest import scratch_postgres_url
@@ -45,18 +46,16 @@ def test_same_story_twice_is_stored_once_with_both_sources(store):
 
 def test_failed_batch_leaves_nothing_half_written(store, monkeypatch):
     store.add_articles([article("a")], "run-1")
-    original = store._insert_article
     calls = []
 
-    def fail_on_second(conn, item, run_id, now):
-        calls.append(item.source)
-        if len(calls) == 2:
-            raise __import__("sqlalchemy").exc.OperationalError("insert", {}, Exception("disk full"))
-        return original(conn, item, run_id, now)
+    def fail_late(conn, rows):  # the batch's articles and sentences are written by now, in the same transaction
+        calls.append(len(rows))
+        raise __import__("sqlalchemy").exc.OperationalError("insert", {}, Exception("disk full"))
 
-    monkeypatch.setattr(store, "_insert_article", fail_on_second)
+    monkeypatch.setattr(store, "_insert_sources", fail_late)
     with pytest.raises(StoreError, match="nothing of it was kept"):
         store.add_articles([article("b"), article("c")], "run-2")
+    assert calls == [2]
     summary = store.corpus_summary()
     assert (summary["articles"], summary["sentences"]) == (1, 3)
 
@@ -144,8 +143,10 @@ def test_an_older_postgresql_store_loses_its_length_limits(store):
 
 def test_inserts_skip_rows_another_writer_stored_meanwhile(store, monkeypatch):
     first = store.add_articles([article("a")], "run-1")
-    # the dedupe lookup ran before the other writer committed: it found nothing
-    monkeypatch.setattr("rhetoric.store._lookup", lambda *args: {})
+    # the dedupe lookup ran before the other writer committed: it found nothing (lookups after the insert do)
+    real_lookup, calls = rhetoric.store._lookup, []
+    monkeypatch.setattr("rhetoric.store._lookup", lambda *args: {} if not calls.append(1) and len(calls) == 1
+                        else real_lookup(*args))
     again = store.add_articles([article("a", source="wire-copy.txt")], "run-2")
     assert again.refused == [] and again.new_article_ids == [] and again.already_stored == 1
     assert again.duplicate_of == {"wire-copy.txt": first.new_article_ids[0]}
