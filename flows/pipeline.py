@@ -47,9 +47,9 @@ def fetch_pages(refs: list[fetch.PageRef], options: fetch.HttpOptions,
 
 
 @task(name="prepare-articles", cache_policy=NO_CACHE)
-def prepare_articles(raw: list[RawArticle]):
-    """Clean, split into sentences and hash the whole batch."""
-    return pipeline.prepare_articles(raw)
+def prepare_articles(raw: list[RawArticle], workers: int):
+    """Clean, split into sentences and sign the whole batch, on `workers` processes (0: one per core)."""
+    return pipeline.prepare_chunk(raw, workers)
 
 
 @task(name="store-articles", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
@@ -159,7 +159,7 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
     summary.articles_already += stored_pages
     lock = store.run_lock()
     # folders then live, settings.batch_size articles at a time: read, skip, prepare; the lock taken before storing
-    taken = pipeline.ingest(store, settings, summary, live, lock, prepare=lambda raw: prepare_articles(quote(raw)),
+    taken = pipeline.ingest(store, settings, summary, live, lock, prepare=lambda raw: prepare_articles(quote(raw), settings.workers),
                             write=lambda s, prepared, run, dup: store_articles(s, quote(prepared), run, dup))
     if not taken:
         waited = f"waited {settings.lock_wait:g} s (lock_wait in rhetoric.toml); " if settings.lock_wait else ""

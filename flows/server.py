@@ -26,16 +26,15 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Iterator
 
 from rhetoric.errors import RhetoricError
+from rhetoric.parallel import die_with_parent
 
 DEFAULT_PORT = 4200
 START_TIMEOUT = 90.0  # PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS overrides it
-_PR_SET_PDEATHSIG = 1
-
-
 class ServerError(RhetoricError):
     """A Prefect server could not be started, reached or stopped."""
 
@@ -196,7 +195,7 @@ def _start_temporary(state_dir: Path, kind: str) -> tuple[subprocess.Popen, str,
         with open(log_path, "ab") as log:
             process = subprocess.Popen(command + ["--host", "127.0.0.1", "--port", str(port)],
                                        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True, preexec_fn=_die_with_parent(os.getpid()))
+                                       start_new_session=True, preexec_fn=partial(die_with_parent, os.getpid()))
         try:
             _wait_healthy(process, api_url, log_path, _start_timeout(None))
             return process, api_url, log_path
@@ -234,20 +233,6 @@ def _using(api_url: str) -> Iterator[None]:
             os.environ.pop("PREFECT_API_URL", None)
         else:
             os.environ["PREFECT_API_URL"] = previous
-
-
-def _die_with_parent(parent: int):
-    """preexec_fn: on Linux, SIGTERM the child when its parent dies, even by SIGKILL."""
-    def arm() -> None:
-        if not sys.platform.startswith("linux"):
-            return
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the signal was armed
-            os._exit(1)
-    return arm
 
 
 def _start_timeout(timeout: float | None) -> float:

@@ -55,6 +55,8 @@ class Settings:
     user_agent: str = "rhetoric/0.1 (+https://github.com/rhetoric-project/rhetoric; news framing research)"
     near_duplicate_threshold: float = 0.8
     batch_size: int = 5000
+    # processes that prepare (clean, split, sign) a run's articles, the run's own included; 0: one per core
+    workers: int = 0
     fetch_retries: int = 2
     retry_backoff: float = 2.0
     # internal addresses fetching may reach anyway: "host" (any port) or "host:port", e.g. "127.0.0.1:8080"
@@ -99,6 +101,7 @@ _RANGES = {
     "fetch_retries": (0, 20, "a whole number from 0 to 20 (default 2)"),
     "retry_backoff": (0.0, 3600.0, "a number of seconds from 0 to 3600 (default 2)"),
     "batch_size": (1, 10**7, "a whole number from 1 to 10,000,000 (default 5000)"),
+    "workers": (0, 64, "a whole number from 0 (one per core) to 64 (default 0)"),
     "lock_wait": (0.0, 86400.0, "a number of seconds from 0 (skip at once) to 86400 (default 120)"),
 }
 _POSITIVE = {"near_duplicate_threshold", "http_timeout"}
@@ -117,6 +120,7 @@ _TOML_KEYS = {
     "user_agent": "user_agent",
     "near_duplicate_threshold": "near_duplicate_threshold",
     "batch_size": "batch_size",
+    "workers": "workers",
     "fetch_retries": "fetch_retries",
     "retry_backoff": "retry_backoff",
     "allow_private": "allow_private",

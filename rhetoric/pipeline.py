@@ -267,6 +267,14 @@ def prepare_articles(raw: list[RawArticle]) -> tuple[list[NewArticle], list[Refu
     return prepared, refused
 
 
+def prepare_chunk(raw: list[RawArticle], workers: int = 1) -> tuple[list[NewArticle], list[Refusal]]:
+    """prepare_articles on `workers` processes side by side (settings.workers; 0: one per core), results in
+    input order; a small chunk is prepared here alone (rhetoric.parallel)."""
+    from rhetoric.parallel import map_slices
+
+    return map_slices(prepare_articles, raw, workers)
+
+
 def _without_nul(article: RawArticle) -> RawArticle:
     """The article without NUL bytes: never text, and PostgreSQL refuses any value holding one."""
     values = {f.name: getattr(article, f.name) for f in fields(article)}
@@ -390,7 +398,7 @@ def store_articles(store: Store, prepared: list[NewArticle], run_id: str,
 
 
 def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBatch, lock: RunLock,
-           prepare: Callable = prepare_articles, write: Callable = store_articles) -> bool:
+           prepare: Callable | None = None, write: Callable = store_articles) -> bool:
     """Bring the sources' new articles into the store settings.batch_size at a time, counting them in the summary.
 
     The folder sources are read a chunk of files at a time, followed by live (the articles
@@ -401,12 +409,16 @@ def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBa
     in its own transaction before the next one is read, so memory holds a chunk, never the
     corpus; a story repeated in a later chunk, or stored meanwhile by another run, is found
     stored, by content hash, address or band keys. prepare and write default to the
-    package's functions (the flow passes its tasks).
+    package's functions, prepare_chunk on settings.workers processes and store_articles (the
+    flow passes its tasks).
 
     Returns whether the lock was taken at the end (for classify); the caller then holds it
     and releases it. False: it stayed taken lock_wait seconds, and the run stops before
     storing anything more (what it did not store, the next run picks up).
     """
+    if prepare is None:
+        def prepare(raw: list[RawArticle]) -> tuple[list[NewArticle], list[Refusal]]:
+            return prepare_chunk(raw, settings.workers)
     held = False
     try:
         for raw in _timed_chunks(summary, _rechunked(chain(folder_chunks(settings), [live]), settings.batch_size)):

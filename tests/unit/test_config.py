@@ -69,6 +69,7 @@ BOUNDS = [
     ("http_timeout", "-1", "86400", "nan", "3600"),
     ("retry_backoff", "-0.1", "3600.5", "[1]", "0"),
     ("near_duplicate_threshold", "0", "1.01", '"high"', "1"),
+    ("workers", "-1", "65", "1.5", "2"),
 ]
 CASES = [(name, value, outcome) for name, low, high, wrong, good in BOUNDS
          for value, outcome in ((low, "range"), (high, "range"), (wrong, "type"), (good, "ok"))]
