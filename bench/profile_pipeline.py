@@ -9,7 +9,7 @@ again on a fresh store under cProfile, for each stage's functions with the most 
 its seconds). Wall times on a shared machine are noisy. Asserts nothing.
 
     PYTHONPATH=. python bench/profile_pipeline.py [--articles 10000] [--corpus DIR] [--top 8]
-        [--stage prepare] [--dump DIR] [--no-profile]
+        [--stage prepare] [--dump DIR] [--no-profile] [--rerun]
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class Stages:
         return result
 
 
-def one_run(stages: Stages, settings, store) -> tuple[int, object]:
+def one_run(stages: Stages, settings, store, run_id: str = "profile-run") -> tuple[int, object]:
     """The body of flows.pipeline._ingest_and_classify for folder sources; returns (new sentences, model).
 
     Reading, preparing, checking for repeats and storing go through pipeline.ingest, a chunk of
@@ -62,7 +62,7 @@ def one_run(stages: Stages, settings, store) -> tuple[int, object]:
     from rhetoric.ingest import IngestBatch
     from rhetoric.registry import Registry, ensure_champion
 
-    summary = pipeline.RunSummary(run_id="profile-run")
+    summary = pipeline.RunSummary(run_id=run_id)
     lock = store.run_lock()
     began, began_cpu = time.perf_counter(), time.process_time()
     stages.run("ingest", pipeline.ingest, store, settings, summary, IngestBatch(), lock)
@@ -77,11 +77,10 @@ def one_run(stages: Stages, settings, store) -> tuple[int, object]:
     model = stages.run("load model", ensure_champion, settings.models_dir, settings.labels_dir)
     stages.run("classify", pipeline.classify_stale, store, model, settings.batch_size)
     stages.run("rates", store.unreadable_articles, pipeline.model_languages(model))
-    stages.run("rates", pipeline.frame_shares, store, "profile-run")
+    stages.run("rates", pipeline.frame_shares, store, run_id)
     evidence = stages.run("rates", pipeline.correction_evidence, store, settings, model)
     history = Registry(settings.models_dir).history()
-    stages.run("dashboard", pipeline.write_dashboard, store, settings, model.metadata, history, evidence,
-               "profile-run")
+    stages.run("dashboard", pipeline.write_dashboard, store, settings, model.metadata, history, evidence, run_id)
     return summary.sentences_new, model
 
 
@@ -103,6 +102,8 @@ def main() -> None:
     parser.add_argument("--stage", action="append", help="show the top functions of these stages only")
     parser.add_argument("--dump", type=Path, help="write each stage's profile to DIR/STAGE.prof")
     parser.add_argument("--no-profile", action="store_true", help="time the stages only")
+    parser.add_argument("--rerun", action="store_true",
+                        help="time and profile a second run on the same store, which finds nothing new")
     args = parser.parse_args()
 
     began = time.perf_counter()
@@ -123,17 +124,18 @@ def main() -> None:
             corpus = work / "corpus"
             write_corpus(corpus, args.articles)
         shutil.copytree(ROOT / "labels", work / "labels")
-        timed, sentences, texts, predict = measured_run(work, corpus, args.models, "timed", profiled=False)
-        report(timed, sentences, len(texts), predict)
+        timed, sentences, texts, predict = measured_run(work, corpus, args.models, "timed", False, args.rerun)
+        report(timed, sentences, len(texts), predict, args.rerun)
         if not args.no_profile:
-            profiled, *_ = measured_run(work, corpus, args.models, "profiled", profiled=True)
+            profiled, *_ = measured_run(work, corpus, args.models, "profiled", True, args.rerun)
             show_profiles(profiled, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def measured_run(work: Path, corpus: Path, models: Path, name: str, profiled: bool):
-    """One run on a fresh store; returns its stages, the sentences stored, their texts and predict's seconds."""
+def measured_run(work: Path, corpus: Path, models: Path, name: str, profiled: bool, rerun: bool = False):
+    """One run on a fresh store (and with rerun, a second one that finds nothing new, whose stages are
+    returned); returns its stages, the sentences stored, their texts and predict's seconds."""
     from rhetoric import pipeline
     from rhetoric.config import SourceSpec, load_settings
 
@@ -144,6 +146,11 @@ def measured_run(work: Path, corpus: Path, models: Path, name: str, profiled: bo
     store.start_run("profile-run")
     sentences, model = one_run(stages, settings, store)
     store.finish_run("profile-run", "completed", {})
+    if rerun:  # the same sources again: nothing new to store or classify
+        stages = Stages(profiled)
+        store.start_run("profile-rerun")
+        one_run(stages, settings, store, "profile-rerun")
+        store.finish_run("profile-rerun", "completed", {})
     texts = store.sentence_texts()["text"].tolist()
     store.close()
     began = time.perf_counter()
@@ -151,9 +158,14 @@ def measured_run(work: Path, corpus: Path, models: Path, name: str, profiled: bo
     return stages, sentences, texts, time.perf_counter() - began
 
 
-def report(stages: Stages, sentences: int, n_texts: int, predict: float) -> None:
+def report(stages: Stages, sentences: int, n_texts: int, predict: float, rerun: bool) -> None:
     total = sum(stages.seconds.values())
     cpu = sum(stages.cpu.values())
+    if rerun:
+        print(f"rerun with nothing new on a store of {n_texts:,} sentences: {total:.2f} s ({cpu:.2f} s of CPU)")
+        for name, seconds in stages.seconds.items():
+            print(f"{name:<12}{seconds:>9.3f}{seconds / total:>8.0%}")
+        return
     print(f"sentences stored: {sentences:,}   run without Prefect: {total:.1f} s ({cpu:.1f} s of CPU)")
     print(f"{'stage':<12}{'seconds':>9}{'CPU s':>8}{'sentences/s':>14}{'share':>8}")
     for name, seconds in stages.seconds.items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -103,15 +104,18 @@ def read_folder_in_chunks(spec: SourceSpec, max_bytes: int, chunk: int | None = 
         yield batch
         return
     manifest_path = Path(spec.manifest) if spec.manifest else folder / MANIFEST_NAME
+    has_manifest = manifest_path.is_file()
     try:
-        manifest = read_manifest(manifest_path, batch) if manifest_path.is_file() else {}
+        manifest = read_manifest(manifest_path, batch) if has_manifest else {}
     except ValueError as exc:  # its rows cannot be told apart: no file gets another file's metadata
         batch.refusals.append(Refusal(str(manifest_path), f"{exc}; no file of {folder} is read until it is fixed"))
         yield batch
         return
-    files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and p.suffix.lower() in suffixes and p.name.lower() not in SKIPPED_NAMES)
-    names = {p.name for p in files}
+    with os.scandir(folder) as entries:  # names sorted as strings: a Path comparison costs ten times more
+        names = sorted(e.name for e in entries if e.is_file() and os.path.splitext(e.name)[1].lower() in suffixes
+                       and e.name.lower() not in SKIPPED_NAMES)
+    files = [folder / name for name in names]
+    names = set(names)
     for name, row in manifest.items():
         if name not in names:
             batch.warnings.append(f"{manifest_path}:{row.line}: no file named {name!r} in {folder}; "
@@ -125,7 +129,7 @@ def read_folder_in_chunks(spec: SourceSpec, max_bytes: int, chunk: int | None = 
             batch.refusals.append(Refusal(path.name, f"{manifest_path}:{row.line}: {row.error}"))
             continue
         read = _read_one(path, row, spec, max_bytes, batch)
-        if read and row is None and manifest_path.is_file():  # a refused file is reported once, as refused
+        if read and row is None and has_manifest:  # a refused file is reported once, as refused
             batch.warnings.append(f"{path.name}: no row in {manifest_path.name}; ingested with unknown "
                                   "date and outlet (add a row to fix)")
     yield batch

@@ -6,31 +6,35 @@ run's own process prepares the first while helper processes prepare the others, 
 results are put back together in input order, so what is stored does not depend on how
 many processes prepared it.
 
-The helpers are started once per process (spawned, not forked: the run holds Prefect's
-threads and database connections) and kept for later chunks. They ignore Ctrl-C, which
-the terminal sends to the whole process group: the run itself stops and says so in one
-line, and the helpers end with it. A helper that dies (killed, out of memory) costs no
-articles: its slice is prepared here instead.
+A helper is `python -m rhetoric.parallel`, started once per process and kept for later
+chunks; it reads pickled (function, slice) pairs on stdin and writes results on stdout.
+It is its own program on purpose: multiprocessing's spawn and forkserver re-run the
+parent's main script in each child (a script without a __main__ guard would start a
+second run; one piped on stdin cannot be found), and fork copies a process that holds
+Prefect's threads and database connections. A helper ignores Ctrl-C, which the terminal
+sends to the whole process group (the run stops and says so in one line), and it is
+sent SIGTERM when its parent dies, even by SIGKILL. A helper that fails or dies costs
+no articles: its slice is prepared here instead.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
 import signal
+import subprocess
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from pathlib import Path
 from typing import Callable, Sequence
 
 # below this many articles for each process, starting and feeding a helper costs more than it saves
 MIN_PER_PROCESS = 250
 
 _PR_SET_PDEATHSIG = 1
-_pool: ProcessPoolExecutor | None = None
-_pool_size = 0
-_pool_guard = threading.Lock()
+_helpers: list["_Helper"] = []
+_guard = threading.Lock()
 
 
 def cores() -> int:
@@ -50,28 +54,20 @@ def processes_for(items: int, workers: int) -> int:
 def map_slices(function: Callable[[list], tuple[list, list]], items: Sequence, workers: int) -> tuple[list, list]:
     """function over contiguous slices of items, side by side; the two lists it returns, joined in input order.
 
-    function must be importable by name (a helper process unpickles it).
+    function must be importable by name (a helper unpickles it).
     """
     parts = processes_for(len(items), workers)
     if parts == 1:
         return function(list(items))
     bounds = [len(items) * k // parts for k in range(parts + 1)]
     slices = [list(items[bounds[k]:bounds[k + 1]]) for k in range(parts)]
-    pool = _helpers(parts - 1)
-    pending = []
-    try:
-        pending = [pool.submit(function, part) for part in slices[1:]]
-    except (BrokenProcessPool, RuntimeError):
-        _discard(pool)
-    results = [function(slices[0])]
-    for k, future in enumerate(pending, start=1):
-        try:
-            results.append(future.result())
-        except BrokenProcessPool:  # a helper died: its slice is prepared here, and the next chunk gets new helpers
-            _discard(pool)
-            results.append(function(slices[k]))
-    for part in slices[1 + len(pending):]:
-        results.append(function(part))
+    with _guard:  # one chunk at a time uses the helpers
+        helpers = _running(parts - 1)
+        sent = [helper.send(function, part) for helper, part in zip(helpers, slices[1:])]
+        results = [function(slices[0])]
+        for helper, part, ok in zip(helpers, slices[1:], sent):
+            result = helper.receive() if ok else None
+            results.append(function(part) if result is None else result)
     first, second = [], []
     for a, b in results:
         first.extend(a)
@@ -79,39 +75,70 @@ def map_slices(function: Callable[[list], tuple[list, list]], items: Sequence, w
     return first, second
 
 
-def _helpers(count: int) -> ProcessPoolExecutor:
-    """The process's helper pool, with at least `count` processes (started on first use, then kept)."""
-    global _pool, _pool_size
-    with _pool_guard:
-        if _pool is None or _pool_size < count:
-            if _pool is not None:
-                _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_start_helper, initargs=(os.getpid(),))
-            _pool_size = count
-        return _pool
+class _Helper:
+    """One helper process and its pipes."""
+
+    def __init__(self) -> None:
+        package_root = str(Path(__file__).resolve().parents[1])  # found even when rhetoric is not installed
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH"))
+                                                          if p)}
+        self.process = subprocess.Popen([sys.executable, "-m", "rhetoric.parallel"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, env=env,
+                                        preexec_fn=partial(_arm_helper, os.getpid()))
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def send(self, function: Callable, part: list) -> bool:
+        """Hand the helper a slice; False when it cannot take it (dead)."""
+        try:
+            pickle.dump((function, part), self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self.process.stdin.flush()
+            return True
+        except (OSError, ValueError):
+            self.stop()
+            return False
+
+    def receive(self):
+        """The helper's result; None when it failed on the slice or died (the caller prepares it itself)."""
+        try:
+            ok, result = pickle.load(self.process.stdout)
+        except (EOFError, OSError, ValueError, pickle.UnpicklingError):
+            self.stop()
+            return None
+        return result if ok else None
+
+    def stop(self) -> None:
+        for pipe in (self.process.stdin, self.process.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
-def _discard(pool: ProcessPoolExecutor) -> None:
-    global _pool, _pool_size
-    with _pool_guard:
-        if _pool is pool:
-            _pool, _pool_size = None, 0
-    pool.shutdown(wait=False, cancel_futures=True)
+def _running(count: int) -> list[_Helper]:
+    """`count` live helpers (dead ones replaced, new ones started); called holding _guard."""
+    _helpers[:] = [h for h in _helpers if h.alive() or h.stop()]
+    while len(_helpers) < count:
+        _helpers.append(_Helper())
+    return _helpers[:count]
 
 
 def shutdown() -> None:
-    """Stop the helpers (they also stop when the process exits)."""
-    global _pool, _pool_size
-    with _pool_guard:
-        pool, _pool, _pool_size = _pool, None, 0
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
+    """Stop the helpers (closing their input ends them; they also end with this process)."""
+    with _guard:
+        for helper in _helpers:
+            helper.stop()
+        _helpers.clear()
 
 
 def die_with_parent(parent: int) -> None:
-    """In a child process, on Linux: be sent SIGTERM when the parent dies, even by SIGKILL (a preexec_fn or a
-    pool initializer)."""
+    """In a child process, on Linux: be sent SIGTERM when the parent dies, even by SIGKILL (a preexec_fn)."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -121,6 +148,30 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _start_helper(parent: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the run answers for it
+def _arm_helper(parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # kept across exec: Ctrl-C is the run's to answer
     die_with_parent(parent)
+
+
+def _serve() -> None:
+    """The helper's loop: (function, slice) in, (ok, result) out, until its input closes."""
+    inbox, outbox = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing printed may mix with the results
+    while True:
+        try:
+            function, part = pickle.load(inbox)
+        except Exception:  # input closed, or a function this process cannot import: end quietly, and the
+            return         # parent prepares the slice itself
+        try:
+            reply = (True, function(part))
+        except Exception as exc:  # the parent prepares the slice itself and meets the error there
+            reply = (False, repr(exc))
+        try:
+            pickle.dump(reply, outbox, protocol=pickle.HIGHEST_PROTOCOL)
+            outbox.flush()
+        except Exception:
+            return
+
+
+if __name__ == "__main__":
+    _serve()

@@ -6,6 +6,7 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
@@ -25,6 +26,7 @@ from rhetoric.store import AddResult, NewArticle, Store
 from rhetoric.text import article_sentences, content_hash
 
 if TYPE_CHECKING:
+    from rhetoric.charts.page import PageTemplate
     from rhetoric.locking import RunLock
 
 LIVE_KINDS = ("feed", "urls")
@@ -552,26 +554,95 @@ def write_dashboard(store: Store, settings: Settings, model_meta: dict | None, h
 
     run_id names the run writing the page, if any: only that run is "this page's run".
     A write that fails or is interrupted leaves no partial index.html.tmp behind.
-    """
-    # imported here: plotly and scipy.stats take most of a second, and nothing before the dashboard needs them
-    from rhetoric.charts.page import dashboard_html
-    from rhetoric.trends import dashboard_data
 
-    data = dashboard_data(store, frame_titles(settings, model_meta), model_meta, history, evidence=evidence,
-                          outlet_groups=settings.outlet_groups)
-    last_run = data.summary.get("last_run")
+    The page but its "Last run" fact is kept under the state folder with a key made of the
+    store's content_token, the frames, model, champion history, error rates, outlet groups
+    and the code that draws it. When the key matches (a run that found nothing new), that
+    template is refilled with the last run in milliseconds instead of querying the store and
+    drawing every chart again.
+    """
+    titles = frame_titles(settings, model_meta)
+    key = _dashboard_key(store, titles, model_meta, history, evidence, settings.outlet_groups)
+    template = _kept_template(settings, key)
+    if template is None:
+        # imported here: plotly and scipy.stats take most of a second, and nothing before the dashboard needs them
+        from rhetoric.charts.page import dashboard_template
+        from rhetoric.trends import dashboard_data
+
+        data = dashboard_data(store, titles, model_meta, history, evidence=evidence,
+                              outlet_groups=settings.outlet_groups)
+        template = dashboard_template(data)
+        _keep_template(settings, key, template)
+    from rhetoric.charts.page import fill_last_run
+
+    last_run = store.last_run()
     if last_run and last_run.get("status") == "running":
         last_run["status"] = live_status(store, last_run["run_id"], run_id)
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     path = settings.out_dir / "index.html"
     tmp = partial_dashboard(settings, run_id)
     try:
-        tmp.write_text(dashboard_html(data), encoding="utf-8")
+        tmp.write_text(fill_last_run(template, last_run), encoding="utf-8")
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+TEMPLATE_FILE = "dashboard-template.html"
+
+
+def _dashboard_key(store: Store, titles: dict, model_meta: dict | None, history: list[dict], evidence: dict | None,
+                   outlet_groups) -> str:
+    """What the page but its last run depends on, hashed (write_dashboard)."""
+    import hashlib
+    import json
+
+    parts = [store.content_token(), titles, model_meta, history, evidence, outlet_groups, _drawing_code()]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _drawing_code() -> str:
+    """A hash of the code that turns the store into the page (rhetoric.trends, rhetoric.charts) and plotly's version."""
+    import hashlib
+    from importlib.metadata import version
+
+    package = Path(__file__).parent
+    digest = hashlib.sha256(version("plotly").encode())
+    for path in sorted([package / "trends.py", *(package / "charts").glob("*.py")]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _kept_template(settings: Settings, key: str) -> PageTemplate | None:
+    """The kept page template if it was made under this key; None otherwise (or if it cannot be read)."""
+    from rhetoric.charts.page import PageTemplate
+
+    try:
+        with open(settings.state_dir / TEMPLATE_FILE, encoding="utf-8", newline="") as kept:
+            if kept.readline().rstrip("\n") != key:
+                return None
+            cut = int(kept.readline())
+            page = kept.read()
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return PageTemplate(page[:cut], page[cut:]) if 0 <= cut <= len(page) else None
+
+
+def _keep_template(settings: Settings, key: str, template: PageTemplate) -> None:
+    """Keep the template: its key, where it is cut, then the page; replaced in one step, so overlapping runs
+    never mix two."""
+    path = settings.state_dir / TEMPLATE_FILE
+    tmp = path.with_name(f"{TEMPLATE_FILE}.{os.getpid()}.tmp")
+    try:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8", newline="") as out:
+            out.write(f"{key}\n{len(template.before)}\n{template.before}{template.after}")
+        tmp.replace(path)
+    except OSError:  # a cache: the page is written all the same, and the next run draws it again
+        tmp.unlink(missing_ok=True)
 
 
 def partial_dashboard(settings: Settings, run_id: str | None = None) -> Path:

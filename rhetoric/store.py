@@ -703,14 +703,29 @@ class Store:
             outlets = [o for (o,) in conn.execute(select(articles.c.outlet).distinct()
                                                   .order_by(articles.c.outlet)) if o]
             undated = conn.execute(select(func.count()).where(articles.c.published.is_(None))).scalar_one()
-            last_run = conn.execute(select(runs).order_by(runs.c.started.desc()).limit(1)).mappings().first()
             versions = [v for (v,) in conn.execute(select(predictions.c.model_version).distinct())]
             languages = {language: int(n) for language, n in conn.execute(
                 select(articles.c.language, func.count()).where(articles.c.language.is_not(None))
                 .group_by(articles.c.language))}
         return {"languages": languages, "articles": n_articles, "sentences": n_sentences, "first_published": first,
                 "last_published": last, "undated_articles": undated, "outlets": outlets,
-                "last_run": dict(last_run) if last_run else None, "model_versions": versions}
+                "last_run": self.last_run(), "model_versions": versions}
+
+    def content_token(self) -> list:
+        """Figures that change whenever what the dashboard shows of the store changes: the store's address, and
+        the row count and highest id of articles, their sources and sentences, and the number of predictions
+        (classifying, rescoring and dropping frames all change it; versions are named by the model)."""
+        with self.engine.connect() as conn:
+            figures = [conn.execute(select(func.count(), func.max(table.c.id))).one()
+                       for table in (articles, article_sources, sentences)]
+            scored = conn.execute(select(func.count()).select_from(predictions)).scalar_one()
+        return [self.engine.url.render_as_string(hide_password=True), *[list(f) for f in figures], scored]
+
+    def last_run(self) -> dict | None:
+        """The runs table's row of the run started last."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).order_by(runs.c.started.desc()).limit(1)).mappings().first()
+        return dict(row) if row else None
 
     def run_frame_counts(self, run_id: str) -> pd.DataFrame:
         """Per frame: sentences of the articles a run added that carry a prediction, and how many are labelled."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import pandas as pd
@@ -130,8 +131,44 @@ _DRILL_JS = """
 """
 
 
+# where the "Last run" fact goes while a page template is built: the first NUL of the page's body, which
+# comes after plotly.js (whose source holds NULs) and before any stored text (which never does)
+LAST_RUN_MARK = "\x00"
+
+
+@dataclass(frozen=True)
+class PageTemplate:
+    """A dashboard page cut where its "Last run" fact goes."""
+
+    before: str
+    after: str
+
+
 def dashboard_html(data: DashboardData) -> str:
     """The whole dashboard page as one HTML string that opens from file:// without a network."""
+    return fill_last_run(dashboard_template(data), data.summary.get("last_run"))
+
+
+def fill_last_run(template: PageTemplate, run: dict | None) -> str:
+    """The page of a template, its "Last run" fact saying this about that run."""
+    return template.before + html.escape(last_run_text(run)) + template.after
+
+
+def last_run_text(run: dict | None) -> str:
+    """'2026-11-29 20:31 UTC (this page's run)', from the runs table's row of the last run."""
+    if not run:
+        return "none recorded"
+    # a run writes this page before it records its end: pipeline.live_status tells that run ("writing")
+    # from another one in progress ("running") and from a dead one ("interrupted")
+    status = {"writing": "this page's run", "running": "another run, in progress"}.get(
+        run.get("status"), run.get("status", "unknown"))
+    return f"{_moment(run.get('finished') or run.get('started'))} ({status})"
+
+
+def dashboard_template(data: DashboardData) -> PageTemplate:
+    """The page cut where the last run is named: everything else on it depends only on the store's content,
+    the model and the settings, so a run that changed none of them refills a kept template
+    (rhetoric.pipeline.write_dashboard) instead of drawing the charts again."""
     charts = {
         "chart-share": figures.share_over_time(data.trends, data.frame_titles, data.freq, data.model_changes,
                                                data.outlet_trends),
@@ -158,11 +195,13 @@ column frame (raw labels, not adjusted). The diagonal gives each frame's number 
 <div class="card">{div['chart-cooccurrence']}</div></section>
 {_drilldown(data)}
 </main>"""
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>rhetoric: framing trends</title><style>{_CSS}</style>"
-            f"<script type=\"text/javascript\">{get_plotlyjs()}</script></head>\n<body>{body}\n"
-            f"<script>{_DRILL_JS}</script></body></html>\n")
+    before, after = body.split(LAST_RUN_MARK, 1)
+    return PageTemplate(
+        before=(f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                f"<title>rhetoric: framing trends</title><style>{_CSS}</style>"
+                f"<script type=\"text/javascript\">{get_plotlyjs()}</script></head>\n<body>{before}"),
+        after=f"{after}\n<script>{_DRILL_JS}</script></body></html>\n")
 
 
 def _figure_div(fig: go.Figure, div_id: str) -> str:
@@ -184,19 +223,13 @@ def _facts(data: DashboardData) -> str:
         shown = ", ".join(f"{lang} {n:,}" for lang, n in sorted(other.items(), key=lambda kv: -kv[1]))
         span += (f" ({sum(other.values()):,} article(s) in languages the model cannot read left unclassified: "
                  f"{shown})")
-    run = s.get("last_run") or {}
-    # a run writes this page before it records its end: pipeline.live_status tells that run ("writing")
-    # from another one in progress ("running") and from a dead one ("interrupted")
-    status = {"writing": "this page's run", "running": "another run, in progress"}.get(
-        run.get("status"), run.get("status", "unknown"))
-    last_run = (f"{_moment(run.get('finished') or run.get('started'))} ({status})" if run else "none recorded")
     f1 = model.get("macro_f1")
     champion = (f"{model.get('version') or 'unknown'}, macro-F1 {f1:.3f} on "
                 f"{model.get('evaluated_on', 'held-out text')}" if isinstance(f1, (int, float))
                 else f"{model.get('version') or 'none'}")
     facts = [("Corpus", f"{int(s.get('articles') or 0):,} articles, {int(s.get('sentences') or 0):,} sentences"),
              ("Date span", span), (f"Outlets ({len(outlets)})", named or "none"),
-             ("Last run", last_run), ("Champion model", champion),
+             ("Last run", LAST_RUN_MARK), ("Champion model", champion),
              ("Periods", f"{figures.FREQ_WORDS.get(data.freq, data.freq)}s")]
     if len(data.model_changes):
         facts.append(("Champion history", " \u2192 ".join(

@@ -2,6 +2,7 @@
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_three_processes_prepare_what_one_does_in_the_same_order():
     raw = raw_articles(40)
     alone = prepare_articles(raw)
     shared = prepare_chunk(raw, workers=3)
-    assert parallel._pool is not None and parallel._pool_size == 2  # the helpers really ran
+    assert len(parallel._helpers) == 2 and all(h.alive() for h in parallel._helpers)  # the helpers really ran
     assert [a.source for a in shared[0]] == [a.source for a in alone[0]]
     assert shared == alone
     assert len(alone[1]) == 6 and len(alone[0]) == 34
@@ -51,9 +52,31 @@ def test_three_processes_prepare_what_one_does_in_the_same_order():
 def test_a_helper_that_dies_costs_no_articles():
     raw = raw_articles(30)
     prepare_chunk(raw, workers=2)
-    pool = parallel._pool
-    for pid in list(pool._processes):
-        os.kill(pid, signal.SIGKILL)
-    assert prepare_chunk(raw, workers=2) == prepare_articles(raw)
-    assert prepare_chunk(raw, workers=2) == prepare_articles(raw)  # new helpers for the next chunk
-    assert parallel._pool is not pool
+    helper, = parallel._helpers
+    os.kill(helper.process.pid, signal.SIGKILL)
+    helper.process.wait()
+    assert prepare_chunk(raw, workers=2) == prepare_articles(raw)  # a new helper for the next chunk
+    assert parallel._helpers[0] is not helper and parallel._helpers[0].alive()
+
+
+def test_a_helper_failing_on_a_slice_leaves_it_to_the_run(monkeypatch):
+    monkeypatch.setenv("RHETORIC_IN_HELPER", "1")  # the helper inherits it; this process drops it below
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))  # where the helper finds _fails_in_helpers
+    parallel.shutdown()
+    helpers = parallel._running(1)
+    monkeypatch.delenv("RHETORIC_IN_HELPER")
+    pids, _ = parallel.map_slices(_fails_in_helpers, list(range(20)), 2)
+    assert pids == [os.getpid()] * 20 and helpers[0].alive()
+
+
+def _fails_in_helpers(items):  # importable by name, as a helper needs
+    if os.environ.get("RHETORIC_IN_HELPER"):
+        raise RuntimeError("helper")
+    return [os.getpid()] * len(items), []
+
+
+def test_helpers_end_with_their_run():
+    prepare_chunk(raw_articles(20), workers=2)
+    helper, = parallel._helpers
+    parallel.shutdown()
+    assert helper.process.wait(timeout=10) == 0 and parallel._helpers == []
