@@ -23,7 +23,6 @@ from rhetoric import fetch, network, pipeline
 from rhetoric.config import Settings, SourceSpec, cli_source, load_settings
 from rhetoric.dedupe import canonical_url
 from rhetoric.ingest import IngestBatch, RawArticle, Refusal
-from rhetoric.locking import is_dead
 from rhetoric.registry import Registry, ensure_champion
 from rhetoric.store import NewArticle, Store
 
@@ -67,9 +66,9 @@ def load_champion(settings: Settings):
 
 
 @task(name="classify", cache_policy=NO_CACHE)
-def classify(store: Store, model, batch_size: int) -> int:
+def classify(store: Store, model, batch_size: int, workers: int) -> int:
     """Score every sentence the champion has not scored: new ones, or all after a promotion."""
-    return pipeline.classify_stale(store, model, batch_size)
+    return pipeline.classify_stale(store, model, batch_size, workers)
 
 
 @task(name="write-dashboard", retries=1, cache_policy=NO_CACHE)
@@ -127,8 +126,7 @@ def run_with_settings(settings: Settings) -> pipeline.RunSummary:
         _record_end(store, summary, "interrupted" if stopped else "failed")
         raise
     finally:
-        alive.release()
-        is_dead(alive)  # tidy: removes a file lock's file
+        alive.end()
     if summary.skipped:
         logger.warning("run %s skipped: %s", run_id, summary.skipped)
     else:
@@ -171,7 +169,7 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
             model = load_champion(settings)
         summary.model_version = model.version
         with timed("classify"):
-            summary.sentences_scored = classify(store, model, settings.batch_size)
+            summary.sentences_scored = classify(store, model, settings.batch_size, settings.workers)
     finally:
         lock.release()
     with timed("rates"):

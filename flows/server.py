@@ -35,6 +35,8 @@ from rhetoric.parallel import die_with_parent
 
 DEFAULT_PORT = 4200
 START_TIMEOUT = 90.0  # PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS overrides it
+
+
 class ServerError(RhetoricError):
     """A Prefect server could not be started, reached or stopped."""
 

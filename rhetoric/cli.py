@@ -267,9 +267,6 @@ def cmd_init(args) -> int:
     return 0
 
 
-STARTUP_TIMEOUT = "90"
-
-
 def _quiet_prefect() -> None:
     """Defaults for a local research tool: no analytics, and time for the temporary server on a busy machine.
 
@@ -279,7 +276,9 @@ def _quiet_prefect() -> None:
     """
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", STARTUP_TIMEOUT)
+    from flows.server import START_TIMEOUT
+
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", f"{START_TIMEOUT:g}")
 
 
 def _with_prefect(settings: Settings, start, hint: bool = True):

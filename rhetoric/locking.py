@@ -47,6 +47,10 @@ class RunLock:
     def holder(self) -> str:
         raise NotImplementedError
 
+    def end(self) -> None:
+        """Release the lock for good (a run's own alive lock when it ends): what it leaves behind goes too."""
+        self.release()
+
     def _try(self) -> bool:
         raise NotImplementedError
 
@@ -96,6 +100,11 @@ class FileRunLock(RunLock):
             _unlock_file(self._handle)
             self._handle.close()
             self._handle = None
+
+    def end(self) -> None:
+        if self._handle is not None:  # removed while still held, so no other process has it meanwhile
+            self.path.unlink(missing_ok=True)
+        self.release()
 
     def holder(self) -> str:
         try:

@@ -1,10 +1,10 @@
-"""Preparing a run's articles on several cores.
+"""A run's preparing and classifying on several cores.
 
 Cleaning, splitting, language detection and signing are pure Python work on each article
-alone, a third of a run's time on one core. A chunk is cut into contiguous slices: the
-run's own process prepares the first while helper processes prepare the others, and the
-results are put back together in input order, so what is stored does not depend on how
-many processes prepared it.
+alone, and so is scoring each sentence: on one core they were two thirds of a run. A
+chunk is cut into contiguous slices: the run's own process does the first while helper
+processes do the others, and the results are put back together in input order, so what
+is stored does not depend on how many processes did the work.
 
 A helper is `python -m rhetoric.parallel`, started once per process and kept for later
 chunks; it reads pickled (function, slice) pairs on stdin and writes results on stdout.
@@ -14,7 +14,7 @@ second run; one piped on stdin cannot be found), and fork copies a process that 
 Prefect's threads and database connections. A helper ignores Ctrl-C, which the terminal
 sends to the whole process group (the run stops and says so in one line), and it is
 sent SIGTERM when its parent dies, even by SIGKILL. A helper that fails or dies costs
-no articles: its slice is prepared here instead.
+nothing: its slice is done here instead.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import sys
 import threading
 from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 # below this many articles for each process, starting and feeding a helper costs more than it saves
 MIN_PER_PROCESS = 250
@@ -45,20 +45,22 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def processes_for(items: int, workers: int) -> int:
-    """How many processes prepare `items` articles: settings.workers (0: one per core), fewer for a small chunk."""
+def processes_for(items: int, workers: int, minimum: int | None = None) -> int:
+    """How many processes share `items` items: settings.workers (0: one per core), fewer when each would get
+    under `minimum` (default MIN_PER_PROCESS)."""
     wanted = workers or cores()
-    return max(1, min(wanted, items // MIN_PER_PROCESS))
+    return max(1, min(wanted, items // max(MIN_PER_PROCESS if minimum is None else minimum, 1)))
 
 
-def map_slices(function: Callable[[list], tuple[list, list]], items: Sequence, workers: int) -> tuple[list, list]:
-    """function over contiguous slices of items, side by side; the two lists it returns, joined in input order.
+def map_slices(function: Callable[[list], Any], items: Sequence, workers: int,
+               minimum: int | None = None) -> list:
+    """function over contiguous slices of items, side by side; its results, one per slice, in input order.
 
-    function must be importable by name (a helper unpickles it).
+    function must be importable by name, or a functools.partial of such a function (a helper unpickles it).
     """
-    parts = processes_for(len(items), workers)
+    parts = processes_for(len(items), workers, minimum)
     if parts == 1:
-        return function(list(items))
+        return [function(list(items))]
     bounds = [len(items) * k // parts for k in range(parts + 1)]
     slices = [list(items[bounds[k]:bounds[k + 1]]) for k in range(parts)]
     with _guard:  # one chunk at a time uses the helpers
@@ -66,13 +68,12 @@ def map_slices(function: Callable[[list], tuple[list, list]], items: Sequence, w
         sent = [helper.send(function, part) for helper, part in zip(helpers, slices[1:])]
         results = [function(slices[0])]
         for helper, part, ok in zip(helpers, slices[1:], sent):
-            result = helper.receive() if ok else None
-            results.append(function(part) if result is None else result)
-    first, second = [], []
-    for a, b in results:
-        first.extend(a)
-        second.extend(b)
-    return first, second
+            result = helper.receive() if ok else _FAILED
+            results.append(function(part) if result is _FAILED else result)
+    return results
+
+
+_FAILED = object()
 
 
 class _Helper:
@@ -100,13 +101,13 @@ class _Helper:
             return False
 
     def receive(self):
-        """The helper's result; None when it failed on the slice or died (the caller prepares it itself)."""
+        """The helper's result; _FAILED when it failed on the slice or died (the caller does the slice itself)."""
         try:
             ok, result = pickle.load(self.process.stdout)
         except (EOFError, OSError, ValueError, pickle.UnpicklingError):
             self.stop()
-            return None
-        return result if ok else None
+            return _FAILED
+        return result if ok else _FAILED
 
     def stop(self) -> None:
         for pipe in (self.process.stdin, self.process.stdout):

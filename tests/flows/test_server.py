@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 
+from flows.server import _free_port
 from tests.project_fixtures import ROOT, make_project
 
 pytestmark = pytest.mark.slow
@@ -103,9 +104,3 @@ def test_a_run_without_a_server_says_once_how_to_skip_the_start_up(tmp_path):
     assert "Error logging to API" not in first.stderr + second.stderr  # logs reached the server before it stopped
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

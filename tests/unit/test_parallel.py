@@ -4,6 +4,7 @@ import os
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rhetoric import parallel
@@ -65,8 +66,8 @@ def test_a_helper_failing_on_a_slice_leaves_it_to_the_run(monkeypatch):
     parallel.shutdown()
     helpers = parallel._running(1)
     monkeypatch.delenv("RHETORIC_IN_HELPER")
-    pids, _ = parallel.map_slices(_fails_in_helpers, list(range(20)), 2)
-    assert pids == [os.getpid()] * 20 and helpers[0].alive()
+    results = parallel.map_slices(_fails_in_helpers, list(range(20)), 2)
+    assert [pid for pids, _ in results for pid in pids] == [os.getpid()] * 20 and helpers[0].alive()
 
 
 def _fails_in_helpers(items):  # importable by name, as a helper needs
@@ -80,3 +81,19 @@ def test_helpers_end_with_their_run():
     helper, = parallel._helpers
     parallel.shutdown()
     assert helper.process.wait(timeout=10) == 0 and parallel._helpers == []
+
+
+def test_two_processes_score_what_one_does(monkeypatch):
+    from rhetoric import pipeline
+    from rhetoric.registry import Registry
+
+    model = Registry(Path(__file__).resolve().parents[2] / "models").champion()
+    assert model.registry is not None
+    texts = [s for a in prepare_articles(raw_articles(12))[0] for s in a.sentences]
+    monkeypatch.setattr(pipeline, "MIN_SENTENCES_PER_PROCESS", 10)
+    labels, scores = pipeline.predict(model, texts, workers=2)
+    assert len(parallel._helpers) == 1 and parallel._helpers[0].alive()
+    alone = model.predict(texts)
+    assert (labels == alone[0]).all() and labels.shape == (len(texts), len(model.frames))
+    # the same up to the order of floating-point sums (scoring a batch in any other split differs as much)
+    assert np.allclose(scores, alone[1], rtol=0, atol=1e-12)
