@@ -217,26 +217,35 @@ class SignatureIndex:
         self.threshold = threshold
         self._keys: list[int | str] = []
         self._rows: list[np.ndarray] = []
-        self._buckets: list[dict[bytes, list[int]]] = [{} for _ in range(BANDS)]
+        self._buckets: dict[int, list[int]] = {}  # band key (band_keys: one per band) -> positions
         for key, text in known:
             self.add(key, text)
 
     def add(self, key: int | str, text: str | None) -> None:
         values = decode_signature(text)
-        if values is None:
-            return
+        if values is not None:
+            self.add_values(key, values, band_keys(values).ravel().tolist())
+
+    def add_values(self, key: int | str, values: np.ndarray, keys: list[int]) -> None:
+        """add, for a signature decoded already with its band keys (a batch's, computed at once, cost less)."""
         position = len(self._rows)
         self._keys.append(key)
         self._rows.append(values)
-        for bucket, band in zip(self._buckets, _bands(values)):
-            bucket.setdefault(band, []).append(position)
+        for band in keys:
+            self._buckets.setdefault(band, []).append(position)
 
     def match(self, text: str | None) -> tuple[int | str, float] | None:
         """The most similar key at or above the threshold, with its similarity; None when there is none."""
         values = decode_signature(text)
         if values is None:
             return None
-        candidates = sorted({p for bucket, band in zip(self._buckets, _bands(values)) for p in bucket.get(band, ())})
+        return self.match_values(values, band_keys(values).ravel().tolist())
+
+    def match_values(self, values: np.ndarray, keys: list[int]) -> tuple[int | str, float] | None:
+        """match, for a decoded signature and its band keys. A candidate shares a band key with it: a band
+        agreeing on all its values (a 64-bit key shared by chance only adds a candidate the threshold rejects)."""
+        buckets = self._buckets
+        candidates = sorted({p for band in keys for p in buckets.get(band, ())})
         if not candidates:
             return None
         scores = (np.vstack([self._rows[p] for p in candidates]) == values).mean(axis=1)
@@ -244,10 +253,6 @@ class SignatureIndex:
         if scores[best] < self.threshold:
             return None
         return self._keys[candidates[best]], float(scores[best])
-
-
-def _bands(values: np.ndarray) -> list[bytes]:
-    return [row.tobytes() for row in values.reshape(BANDS, ROWS_PER_BAND)]
 
 
 def _check_threshold(threshold: float) -> None:

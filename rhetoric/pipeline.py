@@ -311,6 +311,8 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
     stored_near = nearest_stored(store, [None if a.content_hash in stored_hashes or addresses[i] in stored_urls
                                          else a.signature for i, a in enumerate(prepared)], threshold)
     index = SignatureIndex([], threshold)  # this batch's own stories
+    signed, values = decode_signatures([a.signature for a in prepared])  # decoded and keyed at once
+    decoded = dict(zip(signed.tolist(), zip(values, band_keys(values).tolist())))
     batch_urls: dict[str, int] = {}
     items = list(prepared)
     duplicate_of: dict[int, int] = {}
@@ -328,7 +330,8 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
             notes.append((f"{item.source}: same canonical URL as {items[earlier].source}", None, ""))
             _same_story(items, duplicate_of, position, earlier)
             continue
-        match = _closer(stored_near.get(position), index.match(item.signature))
+        own = decoded.get(position)
+        match = _closer(stored_near.get(position), index.match_values(*own) if own else None)
         if match is not None:
             key, score = match
             if isinstance(key, int):
@@ -342,7 +345,8 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
             continue
         if url:
             batch_urls[url] = position
-        index.add(f"batch:{position}", item.signature)
+        if own:
+            index.add_values(f"batch:{position}", *own)
     names = store.article_names(duplicate_of.values()) if duplicate_of else {}
     return items, duplicate_of, [
         head if article_id is None else f"{head} {article_id}, {names.get(article_id, 'no longer stored')}{tail}"

@@ -240,9 +240,11 @@ class Store:
                 conn.execute(sql_text(index_sql))
 
     def _drop_unused_indexes(self) -> None:
-        """Drop the indexes earlier versions made and nothing uses (predictions.model_version)."""
-        with self.engine.begin() as conn:
-            conn.execute(sql_text("DROP INDEX IF EXISTS ix_predictions_model_version"))
+        """Drop the indexes earlier versions made and nothing uses (predictions.model_version), looking first: a
+        write on every open would wait for any run writing to the store."""
+        if any(i["name"] == "ix_predictions_model_version" for i in inspect(self.engine).get_indexes("predictions")):
+            with self.engine.begin() as conn:
+                conn.execute(sql_text("DROP INDEX IF EXISTS ix_predictions_model_version"))
 
     def _backfill_bands(self, batch_size: int = 5000) -> None:
         """Give the articles of a store made before article_bands existed their band keys, in batches.
@@ -311,9 +313,7 @@ class Store:
         """The stored band rows whose key is among these, as (band keys, article ids) arrays, a chunk of keys at a time:
         the near-duplicate candidates of the articles with those keys (rhetoric.dedupe.band_keys)."""
         with self.engine.connect() as conn:
-            for chunk in _chunks([int(k) for k in keys], 500):
-                rows = conn.execute(select(article_bands.c.band_key, article_bands.c.article_id)
-                                    .where(article_bands.c.band_key.in_(chunk))).all()
+            for rows in _select_in(conn, article_bands, ("band_key", "article_id"), "band_key", [int(k) for k in keys]):
                 if rows:
                     found = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=2 * len(rows)).reshape(-1, 2)
                     yield found[:, 0], found[:, 1]
@@ -824,6 +824,28 @@ def _insert_many(conn, table: Table, columns: Sequence[str], rows: list[tuple]) 
     sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
            "ON CONFLICT DO NOTHING")
     conn.exec_driver_sql(sql, rows)
+
+
+def _select_in(conn, table: Table, columns: Sequence[str], key: str, values: list,
+               size: int = 5000) -> Iterator[list[tuple]]:
+    """The rows (columns) of table whose key is among the values, `size` values a query, at DB-API speed.
+
+    SQLAlchemy renders an expanding IN list anew for every call (about 1 ms per 500
+    values); one plain statement per chunk size does not. Values must be plain ints or
+    strings (they are bound as parameters, never pasted into the SQL).
+    """
+    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    if conn.dialect.name == "sqlite":
+        import sqlite3
+
+        if sqlite3.sqlite_version_info < (3, 32):  # older SQLite binds at most 999 parameters a statement
+            size = min(size, 999)
+    for chunk in _chunks(values, size if mark else 500):
+        if mark is None:  # other parameter styles: let SQLAlchemy bind them
+            yield conn.execute(select(*[table.c[c] for c in columns]).where(table.c[key].in_(chunk))).all()
+            continue
+        sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {key} IN ({', '.join([mark] * len(chunk))})"
+        yield conn.exec_driver_sql(sql, tuple(chunk)).all()
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -265,3 +265,13 @@ def test_two_processes_opening_a_new_store_at_once_both_succeed(store):
                for _ in range(4)]
     errors = [opener.communicate(timeout=120)[1] for opener in openers]
     assert [opener.returncode for opener in openers] == [0] * 4, errors
+
+
+def test_the_old_model_version_index_is_dropped_when_a_store_is_opened(store):
+    from sqlalchemy import inspect
+
+    with store.engine.begin() as conn:
+        conn.execute(sql_text("CREATE INDEX ix_predictions_model_version ON predictions (model_version)"))
+    again = Store(store.url)
+    again.create_schema()
+    assert [i["name"] for i in inspect(again.engine).get_indexes("predictions")] == []
