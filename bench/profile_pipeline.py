@@ -75,7 +75,7 @@ def one_run(stages: Stages, settings, store, run_id: str = "profile-run") -> tup
         stages.cpu[name] = cpu * seconds / max(sum(inner.values()), 1e-9)
     stages.seconds["read"] = stages.seconds.get("read", 0.0) + wall - sum(summary.timings.values())
     model = stages.run("load model", ensure_champion, settings.models_dir, settings.labels_dir)
-    stages.run("classify", pipeline.classify_stale, store, model, settings.batch_size, settings.workers)
+    stages.run("classify", pipeline.classify_stale, store, model, settings.batch_size)
     stages.run("rates", store.unreadable_articles, pipeline.model_languages(model))
     stages.run("rates", pipeline.frame_shares, store, run_id)
     evidence = stages.run("rates", pipeline.correction_evidence, store, settings, model)

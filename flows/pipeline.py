@@ -66,9 +66,9 @@ def load_champion(settings: Settings):
 
 
 @task(name="classify", cache_policy=NO_CACHE)
-def classify(store: Store, model, batch_size: int, workers: int) -> int:
+def classify(store: Store, model, batch_size: int) -> int:
     """Score every sentence the champion has not scored: new ones, or all after a promotion."""
-    return pipeline.classify_stale(store, model, batch_size, workers)
+    return pipeline.classify_stale(store, model, batch_size)
 
 
 @task(name="write-dashboard", retries=1, cache_policy=NO_CACHE)
@@ -169,7 +169,7 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
             model = load_champion(settings)
         summary.model_version = model.version
         with timed("classify"):
-            summary.sentences_scored = classify(store, model, settings.batch_size, settings.workers)
+            summary.sentences_scored = classify(store, model, settings.batch_size)
     finally:
         lock.release()
     with timed("rates"):

@@ -1,10 +1,10 @@
-"""A run's preparing and classifying on several cores.
+"""Preparing a run's articles on several cores.
 
 Cleaning, splitting, language detection and signing are pure Python work on each article
-alone, and so is scoring each sentence: on one core they were two thirds of a run. A
-chunk is cut into contiguous slices: the run's own process does the first while helper
-processes do the others, and the results are put back together in input order, so what
-is stored does not depend on how many processes did the work.
+alone, a third of a run's time on one core. A chunk is cut into contiguous slices: the
+run's own process does the first while helper processes do the others, and the results
+are put back together in input order, so what is stored does not depend on how many
+processes did the work.
 
 A helper is `python -m rhetoric.parallel`, started once per process and kept for later
 chunks; it reads pickled (function, slice) pairs on stdin and writes results on stdout.

@@ -63,8 +63,6 @@ class LoadedModel:
     frames: tuple[str, ...]
     metadata: dict
     model: FrameModel
-    # the models/ folder it was loaded from, so that a helper process can load it too (rhetoric.parallel)
-    registry: str | None = None
 
     def predict(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(labels bool (n, k), calibrated scores (n, k)), columns in self.frames order, thresholds applied."""
@@ -163,7 +161,7 @@ class Registry:
         if key not in _LOADED:  # verified again above; unpickled once per process (preflight, then the run)
             model = _unpickle(path, tuple(metadata.get("frames") or ()))
             _LOADED.clear()
-            _LOADED[key] = LoadedModel(version, model.frames, metadata, model, str(self.root.resolve()))
+            _LOADED[key] = LoadedModel(version, model.frames, metadata, model)
         return _LOADED[key]
 
     def verify(self) -> LoadedModel | None:

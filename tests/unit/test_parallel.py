@@ -4,7 +4,6 @@ import os
 import signal
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from rhetoric import parallel
@@ -82,18 +81,3 @@ def test_helpers_end_with_their_run():
     parallel.shutdown()
     assert helper.process.wait(timeout=10) == 0 and parallel._helpers == []
 
-
-def test_two_processes_score_what_one_does(monkeypatch):
-    from rhetoric import pipeline
-    from rhetoric.registry import Registry
-
-    model = Registry(Path(__file__).resolve().parents[2] / "models").champion()
-    assert model.registry is not None
-    texts = [s for a in prepare_articles(raw_articles(12))[0] for s in a.sentences]
-    monkeypatch.setattr(pipeline, "MIN_SENTENCES_PER_PROCESS", 10)
-    labels, scores = pipeline.predict(model, texts, workers=2)
-    assert len(parallel._helpers) == 1 and parallel._helpers[0].alive()
-    alone = model.predict(texts)
-    assert (labels == alone[0]).all() and labels.shape == (len(texts), len(model.frames))
-    # the same up to the order of floating-point sums (scoring a batch in any other split differs as much)
-    assert np.allclose(scores, alone[1], rtol=0, atol=1e-12)
