@@ -59,12 +59,6 @@ def store_articles(store: Store, prepared: list[NewArticle], run_id: str,
     return pipeline.store_articles(store, prepared, run_id, duplicate_of)
 
 
-@task(name="load-champion", cache_policy=NO_CACHE)
-def load_champion(settings: Settings):
-    """The champion model from the registry (trained on first use)."""
-    return ensure_champion(settings.models_dir, settings.labels_dir)
-
-
 @task(name="classify", cache_policy=NO_CACHE)
 def classify(store: Store, model, batch_size: int) -> int:
     """Score every sentence the champion has not scored: new ones, or all after a promotion."""
@@ -165,8 +159,8 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
                            "this one stops here and the next one picks up what is new")
         return "skipped"
     try:
-        with timed("load model"):
-            model = load_champion(settings)
+        with timed("load model"):  # not a task: verifying costs milliseconds, and unpickling waits for classify
+            model = ensure_champion(settings.models_dir, settings.labels_dir, lazy=True)
         summary.model_version = model.version
         with timed("classify"):
             summary.sentences_scored = classify(store, model, settings.batch_size)

@@ -305,6 +305,9 @@ def cmd_run(args) -> int:
 
     settings = _settings(args, out_dir=args.out)
     preflight(settings)
+    from rhetoric.language import warm_up
+
+    warm_up()  # on the other core while Prefect starts
     _quiet_prefect()
     from flows.pipeline import run_pipeline
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
 from collections import Counter
 from functools import lru_cache
@@ -71,8 +72,23 @@ class _Identifier(LanguageIdentifier):
         return Counter(features.tolist()) if len(features) else None
 
 
-@lru_cache(maxsize=1)
+_loading = threading.Lock()
+
+
+def warm_up() -> None:
+    """Load the identifier in a background thread (0.4 s, mostly LZMA decompression, which lets other threads
+    run), so that it is ready when a run's first article is prepared."""
+    threading.Thread(target=_identifier, name="rhetoric-language-warm-up", daemon=True).start()
+
+
 def _identifier() -> LanguageIdentifier:
+    """The identifier, loaded once per process (a second caller waits for the first)."""
+    with _loading:
+        return _load_identifier()
+
+
+@lru_cache(maxsize=1)
+def _load_identifier() -> LanguageIdentifier:
     """The identifier: the numpy walk for a model file known to allow it, else py3langid's own."""
     path = MODEL_DIR / MODEL_FILE
     window = WINDOWS.get(_sha256(path))

@@ -26,7 +26,7 @@ from rhetoric.store import AddResult, NewArticle, Store
 from rhetoric.text import article_sentences, content_hash
 
 if TYPE_CHECKING:
-    from rhetoric.charts.page import PageTemplate
+    from rhetoric.charts.template import PageTemplate
     from rhetoric.locking import RunLock
 
 LIVE_KINDS = ("feed", "urls")
@@ -200,7 +200,7 @@ def preflight(settings: Settings) -> None:
     check_store_url(settings.resolved_db_url())
     open_store(settings).close()  # reachable, and its schema in place
     load_frames(settings.labels_dir)
-    Registry(settings.models_dir).champion()  # verified and loaded once: the run's classify step reuses it
+    Registry(settings.models_dir).champion(lazy=True)  # verified now; unpickled once, if the run has text to score
 
 
 def open_existing_store(settings: Settings) -> Store:
@@ -583,7 +583,7 @@ def write_dashboard(store: Store, settings: Settings, model_meta: dict | None, h
                               outlet_groups=settings.outlet_groups)
         template = dashboard_template(data)
         _keep_template(settings, key, template)
-    from rhetoric.charts.page import fill_last_run
+    from rhetoric.charts.template import fill_last_run
 
     last_run = store.last_run()
     if last_run and last_run.get("status") == "running":
@@ -628,7 +628,7 @@ def _drawing_code() -> str:
 
 def _kept_template(settings: Settings, key: str) -> PageTemplate | None:
     """The kept page template if it was made under this key; None otherwise (or if it cannot be read)."""
-    from rhetoric.charts.page import PageTemplate
+    from rhetoric.charts.template import PageTemplate
 
     try:
         with open(settings.state_dir / TEMPLATE_FILE, encoding="utf-8", newline="") as kept:

@@ -24,7 +24,6 @@ import os
 import platform
 import re
 import subprocess
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -55,14 +54,30 @@ VERSION_FORM = "YYYY.MM.DD-<8 hex digits>, optionally -N"
 RESTORE = "restore models/ from git (git checkout models/) or retrain with `rhetoric train --force`"
 
 
-@dataclass
 class LoadedModel:
-    """A verified model from the registry."""
+    """A verified model from the registry: its version, frames and metadata, and the model itself.
 
-    version: str
-    frames: tuple[str, ...]
-    metadata: dict
-    model: FrameModel
+    The artifact's SHA-256 is checked before this exists; the model is unpickled when it is
+    first used (Registry.load(lazy=True)), so a run with nothing to score never imports
+    scikit-learn and SciPy (1.3 s of a hand run). A file that is not a model of the recorded
+    frames is then refused, in one line, where it is first used.
+    """
+
+    def __init__(self, version: str, frames: tuple[str, ...], metadata: dict, path: Path,
+                 model: FrameModel | None = None):
+        self.version, self.frames, self.metadata, self.path = version, frames, metadata, path
+        self._model = model
+
+    @property
+    def model(self) -> FrameModel:
+        if self._model is None:
+            self._model = _unpickle(self.path, self.frames)
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model has been unpickled."""
+        return self._model is not None
 
     def predict(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(labels bool (n, k), calibrated scores (n, k)), columns in self.frames order, thresholds applied."""
@@ -149,19 +164,21 @@ class Registry:
         _check_sklearn(path, metadata.get("libraries", {}).get("scikit-learn", "unknown"))
         return metadata
 
-    def load(self, version: str) -> LoadedModel:
-        """Verify a version's artifact (as check does) and load it.
+    def load(self, version: str, lazy: bool = False) -> LoadedModel:
+        """Verify a version's artifact (as check does) and load it; lazy: unpickle it when it is first used.
 
         Raises:
-            ModelError: as check, or the file does not hold a model of the recorded frames.
+            ModelError: as check, or (now, or when first used if lazy) the file does not hold a model of the
+                recorded frames.
         """
         metadata = self.check(version)
         path = self.root / version / ARTIFACT
         key = (str(path.resolve()), metadata["sha256"])
         if key not in _LOADED:  # verified again above; unpickled once per process (preflight, then the run)
-            model = _unpickle(path, tuple(metadata.get("frames") or ()))
             _LOADED.clear()
-            _LOADED[key] = LoadedModel(version, model.frames, metadata, model)
+            _LOADED[key] = LoadedModel(version, tuple(metadata.get("frames") or ()), metadata, path)
+        if not lazy:
+            _LOADED[key].model  # noqa: B018  unpickled and checked now
         return _LOADED[key]
 
     def verify(self) -> LoadedModel | None:
@@ -177,10 +194,10 @@ class Registry:
         """The champion's version name, or None when nothing was promoted yet."""
         return self._pointer().get("champion")
 
-    def champion(self) -> LoadedModel | None:
-        """The verified champion, or None when the registry has none."""
+    def champion(self, lazy: bool = False) -> LoadedModel | None:
+        """The verified champion, or None when the registry has none (lazy: as load)."""
         version = self.champion_version()
-        return self.load(version) if version else None
+        return self.load(version, lazy) if version else None
 
     def history(self) -> list[dict]:
         """Champion promotions, oldest first: {"version", "promoted_at", "macro_f1"}."""
@@ -375,14 +392,15 @@ def real_split_rates(model: FrameModel | LoadedModel, real: pd.DataFrame, frames
     return weighted_rates(truth, predicted, known, row_weights(real))
 
 
-def ensure_champion(models_dir: Path, labels_dir: Path) -> LoadedModel:
-    """The champion; with none in the registry, train the default pipeline from labels/ and promote it."""
-    from rhetoric.model import DEFAULT_CANDIDATE, train
-
+def ensure_champion(models_dir: Path, labels_dir: Path, lazy: bool = False) -> LoadedModel:
+    """The champion (lazy: as Registry.load); with none in the registry, train the default pipeline from labels/
+    and promote it."""
     registry = Registry(models_dir)
-    champion = registry.champion()
+    champion = registry.champion(lazy)
     if champion is not None:
         return champion
+    from rhetoric.model import DEFAULT_CANDIDATE, train
+
     frames, table, held_out = load_label_sets(labels_dir)
     trained = train(table, frames, [DEFAULT_CANDIDATE])
     metadata = describe(trained, frames, table, held_out)

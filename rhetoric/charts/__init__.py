@@ -1,5 +1,2 @@
-"""Charts: one plotly figure per function (figures) and the page that assembles them (page)."""
-
-from rhetoric.charts.page import dashboard_html
-
-__all__ = ["dashboard_html"]
+"""Charts: one plotly figure per function (figures), the page that assembles them (page), and the page as a
+template refilled with the last run (template), which imports no plotly."""

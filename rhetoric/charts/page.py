@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass
 from datetime import date, datetime
 
 import pandas as pd
@@ -12,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from rhetoric.charts import figures
+from rhetoric.charts.template import LAST_RUN_MARK, PageTemplate, fill_last_run
 from rhetoric.trends import DashboardData
 
 _CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
@@ -131,38 +131,9 @@ _DRILL_JS = """
 """
 
 
-# where the "Last run" fact goes while a page template is built: the first NUL of the page's body, which
-# comes after plotly.js (whose source holds NULs) and before any stored text (which never does)
-LAST_RUN_MARK = "\x00"
-
-
-@dataclass(frozen=True)
-class PageTemplate:
-    """A dashboard page cut where its "Last run" fact goes."""
-
-    before: str
-    after: str
-
-
 def dashboard_html(data: DashboardData) -> str:
     """The whole dashboard page as one HTML string that opens from file:// without a network."""
     return fill_last_run(dashboard_template(data), data.summary.get("last_run"))
-
-
-def fill_last_run(template: PageTemplate, run: dict | None) -> str:
-    """The page of a template, its "Last run" fact saying this about that run."""
-    return template.before + html.escape(last_run_text(run)) + template.after
-
-
-def last_run_text(run: dict | None) -> str:
-    """'2026-11-29 20:31 UTC (this page's run)', from the runs table's row of the last run."""
-    if not run:
-        return "none recorded"
-    # a run writes this page before it records its end: pipeline.live_status tells that run ("writing")
-    # from another one in progress ("running") and from a dead one ("interrupted")
-    status = {"writing": "this page's run", "running": "another run, in progress"}.get(
-        run.get("status"), run.get("status", "unknown"))
-    return f"{_moment(run.get('finished') or run.get('started'))} ({status})"
 
 
 def dashboard_template(data: DashboardData) -> PageTemplate:
@@ -357,10 +328,3 @@ def _day(value) -> str:
         return "unknown"
     return pd.Timestamp(value).strftime("%Y-%m-%d") if isinstance(value, (date, datetime, pd.Timestamp)) \
         else str(value)
-
-
-def _moment(value) -> str:
-    if value is None:
-        return "unknown"
-    stamp = pd.Timestamp(value)
-    return stamp.strftime("%Y-%m-%d %H:%M") + (" UTC" if stamp.tzinfo else "")

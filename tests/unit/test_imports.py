@@ -41,3 +41,9 @@ def test_the_dashboard_still_finds_what_it_imports_on_use():
     loaded = loaded_after("from rhetoric.charts.page import dashboard_html\nfrom rhetoric.trends import exact_band\n"
                           "exact_band([1], [10])")
     assert {"plotly", "scipy"} <= loaded
+
+
+def test_refilling_a_kept_dashboard_template_draws_nothing():
+    loaded = loaded_after("from rhetoric.charts.template import PageTemplate, fill_last_run\n"
+                          "fill_last_run(PageTemplate('<dd>', '</dd>'), {'status': 'writing', 'started': '2026-11-29'})")
+    assert "rhetoric" in loaded and sorted(loaded & set(ON_USE)) == []
