@@ -808,6 +808,10 @@ def _lookup(conn, key_column, value_column, keys: Iterable) -> dict:
     return found
 
 
+# the DB-API parameter marker of the drivers whose statements we write ourselves (sqlite3, psycopg)
+_PARAM_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
 def _insert_many(conn, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
     """Insert many rows at DB-API executemany speed, skipping rows stored already (ON CONFLICT DO NOTHING).
 
@@ -817,7 +821,7 @@ def _insert_many(conn, table: Table, columns: Sequence[str], rows: list[tuple]) 
     """
     if not rows:
         return
-    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    mark = _PARAM_MARKS.get(conn.dialect.paramstyle)
     if mark is None:  # numeric or named parameter styles: let SQLAlchemy bind them
         conn.execute(table.insert(), [dict(zip(columns, row)) for row in rows])
         return
@@ -834,7 +838,7 @@ def _select_in(conn, table: Table, columns: Sequence[str], key: str, values: lis
     values); one plain statement per chunk size does not. Values must be plain ints or
     strings (they are bound as parameters, never pasted into the SQL).
     """
-    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    mark = _PARAM_MARKS.get(conn.dialect.paramstyle)
     if conn.dialect.name == "sqlite":
         import sqlite3
 
