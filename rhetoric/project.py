@@ -24,9 +24,13 @@ CONFIG_TEMPLATE = '''# rhetoric project settings. Every key is optional; the val
 # http_timeout = 20                       # seconds a whole fetch of a page or feed may take
 # allow_private = []                      # internal hosts fetching may reach, e.g. ["127.0.0.1:8080", "intranet"]
 # max_bytes = 5000000                     # size cap per file or page
+# user_agent = "rhetoric/0.1 (+https://github.com/rhetoric-project/rhetoric; news framing research)"
 # fetch_retries = 2                       # extra attempts after a connection error, timeout or HTTP 5xx
 # retry_backoff = 2.0                     # first retry delay in seconds, doubling each time
 # near_duplicate_threshold = 0.8          # MinHash similarity at which two articles are one story
+# batch_size = 5000                       # articles read, prepared and stored at a time; sentences scored at a time
+# lock_wait = 120                         # seconds to wait for another run's write to this store, then skip
+# workers = 0                             # processes preparing a run's articles, the run's own included; 0: one per core
 
 # A folder of .txt/.md/.html articles, with an optional manifest.csv (file,published,outlet,title,url).
 {sources}

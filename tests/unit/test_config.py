@@ -1,5 +1,7 @@
 """Settings: defaults, rhetoric.toml, environment, overrides, and errors that name the key."""
 
+from pathlib import Path
+
 import pytest
 
 from rhetoric.config import Settings, load_settings
@@ -154,3 +156,13 @@ def test_a_byte_order_mark_is_accepted_in_toml_files(tmp_path):
     (tmp_path / "frames.toml").write_bytes(
         '\ufeff[[frame]]\nname = "a"\ntitle = "A"\ndescription = "d"\n'.encode("utf-8"))
     assert [f.name for f in load_frames(tmp_path)] == ["a"]
+
+
+def test_every_setting_is_shown_commented_in_new_and_shipped_project_files():
+    from rhetoric.config import _TOML_KEYS
+    from rhetoric.project import CONFIG_TEMPLATE
+
+    shipped = (Path(__file__).resolve().parents[2] / "rhetoric.toml").read_text(encoding="utf-8")
+    for text in (CONFIG_TEMPLATE, shipped):
+        shown = {line[2:].split("=")[0].strip() for line in text.splitlines() if line.startswith("# ") and "=" in line}
+        assert sorted(set(_TOML_KEYS) - shown) == []
