@@ -293,10 +293,8 @@ class Store:
         with self.engine.connect() as conn:
             for column in (article_sources.c.source, article_sources.c.url):
                 found.update(_lookup(conn, column, article_sources.c.article_id, wanted))
-            for chunk in _chunks(wanted, 500):
-                rows = conn.execute(select(article_sources.c.canonical_url, article_sources.c.url,
-                                           article_sources.c.source, article_sources.c.article_id)
-                                    .where(article_sources.c.canonical_url.in_(chunk)))
+            for rows in _select_in(conn, article_sources, ("canonical_url", "url", "source", "article_id"),
+                                   "canonical_url", wanted):
                 found.update((key, article_id) for key, url, source, article_id in rows
                              if key in (canonical_url(url), canonical_url(source)))
         return found
@@ -320,12 +318,10 @@ class Store:
 
     def signatures_of(self, article_ids: Iterable[int]) -> list[tuple[int, str]]:
         """(article id, signature) of these stored articles that have one."""
-        found: list[tuple[int, str]] = []
         with self.engine.connect() as conn:
-            for chunk in _chunks(sorted({int(i) for i in article_ids}), 500):
-                found.extend(conn.execute(select(articles.c.id, articles.c.signature)
-                                          .where(articles.c.id.in_(chunk), articles.c.signature.is_not(None))).all())
-        return found
+            return [(article_id, text) for rows in _select_in(conn, articles, ("id", "signature"), "id",
+                                                              sorted({int(i) for i in article_ids}))
+                    for article_id, text in rows if text is not None]
 
     def add_articles(self, batch: Sequence[NewArticle], run_id: str,
                      duplicate_of: dict[int, int] | None = None) -> AddResult:
@@ -454,13 +450,10 @@ class Store:
 
     def known_fingerprints(self, fingerprints: Iterable[str]) -> set[tuple[str, str]]:
         """The (fingerprint, source) pairs already stored: inputs a run can skip unread."""
-        found: set[tuple[str, str]] = set()
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(dict.fromkeys(f for f in fingerprints if f)), 500):
-                rows = conn.execute(select(article_sources.c.fingerprint, article_sources.c.source)
-                                    .where(article_sources.c.fingerprint.in_(chunk)))
-                found.update((f, src) for f, src in rows)
-        return found
+            return {(f, src) for rows in _select_in(conn, article_sources, ("fingerprint", "source"), "fingerprint",
+                                                    list(dict.fromkeys(f for f in fingerprints if f)))
+                    for f, src in rows}
 
     # -- classification side -----------------------------------------------------
 
@@ -613,21 +606,17 @@ class Store:
 
     def article_names(self, article_ids: Iterable[int]) -> dict[int, str]:
         """'"Title" (source)' of each stored article among these ids: how a run summary names a repeated story."""
-        found: dict[int, str] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(sorted({int(i) for i in article_ids}), 500):
-                for article_id, title, source in conn.execute(
-                        select(articles.c.id, articles.c.title, articles.c.source).where(articles.c.id.in_(chunk))):
-                    found[article_id] = f'"{title or "untitled"}" ({source})'
-        return found
+            return {article_id: f'"{title or "untitled"}" ({source})'
+                    for rows in _select_in(conn, articles, ("id", "title", "source"), "id",
+                                           sorted({int(i) for i in article_ids}))
+                    for article_id, title, source in rows}
 
     def texts_by_id(self, sentence_ids: Iterable) -> pd.DataFrame:
         """sentence_id, text of the stored sentences among these ids (audit rows are matched this way)."""
         wanted = sorted({int(i) for i in sentence_ids if str(i).strip().lstrip("-").isdigit()})
-        rows: list[tuple] = []
         with self.engine.connect() as conn:
-            for chunk in _chunks(wanted, 500):
-                rows.extend(conn.execute(select(sentences.c.id, sentences.c.text).where(sentences.c.id.in_(chunk))))
+            rows = [tuple(row) for found in _select_in(conn, sentences, ("id", "text"), "id", wanted) for row in found]
         return pd.DataFrame(rows, columns=["sentence_id", "text"])
 
     def sentence_texts(self) -> pd.DataFrame:
@@ -803,8 +792,9 @@ def _reason(exc: SQLAlchemyError) -> str:
 def _lookup(conn, key_column, value_column, keys: Iterable) -> dict:
     """Map each key found in key_column to value_column, querying in chunks the driver accepts."""
     found: dict = {}
-    for chunk in _chunks([k for k in dict.fromkeys(keys) if k], 500):
-        found.update(conn.execute(select(key_column, value_column).where(key_column.in_(chunk))).all())
+    for rows in _select_in(conn, key_column.table, (key_column.name, value_column.name), key_column.name,
+                           [k for k in dict.fromkeys(keys) if k]):
+        found.update(rows)
     return found
 
 
