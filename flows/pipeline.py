@@ -151,7 +151,8 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
     summary.articles_already += stored_pages
     lock = store.run_lock()
     # folders then live, settings.batch_size articles at a time: read, skip, prepare; the lock taken before storing
-    taken = pipeline.ingest(store, settings, summary, live, lock, prepare=lambda raw: prepare_articles(quote(raw), settings.workers),
+    taken = pipeline.ingest(store, settings, summary, live, lock,
+                            prepare=lambda raw: prepare_articles(quote(raw), settings.workers),
                             write=lambda s, prepared, run, dup: store_articles(s, quote(prepared), run, dup))
     if not taken:
         waited = f"waited {settings.lock_wait:g} s (lock_wait in rhetoric.toml); " if settings.lock_wait else ""

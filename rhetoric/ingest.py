@@ -115,9 +115,9 @@ def read_folder_in_chunks(spec: SourceSpec, max_bytes: int, chunk: int | None = 
         names = sorted(e.name for e in entries if e.is_file() and os.path.splitext(e.name)[1].lower() in suffixes
                        and e.name.lower() not in SKIPPED_NAMES)
     files = [folder / name for name in names]
-    names = set(names)
+    present = set(names)
     for name, row in manifest.items():
-        if name not in names:
+        if name not in present:
             batch.warnings.append(f"{manifest_path}:{row.line}: no file named {name!r} in {folder}; "
                                   "fix the file column or add the file")
     for number, path in enumerate(files):

@@ -45,20 +45,22 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def processes_for(items: int, workers: int, minimum: int | None = None) -> int:
+def processes_for(items: int, workers: int) -> int:
     """How many processes share `items` items: settings.workers (0: one per core), fewer when each would get
-    under `minimum` (default MIN_PER_PROCESS)."""
+    under MIN_PER_PROCESS."""
     wanted = workers or cores()
-    return max(1, min(wanted, items // max(MIN_PER_PROCESS if minimum is None else minimum, 1)))
+    return max(1, min(wanted, items // MIN_PER_PROCESS))
 
 
-def map_slices(function: Callable[[list], Any], items: Sequence, workers: int,
-               minimum: int | None = None) -> list:
+_FAILED = object()  # what a helper that failed on its slice, or died, hands back
+
+
+def map_slices(function: Callable[[list], Any], items: Sequence, workers: int) -> list:
     """function over contiguous slices of items, side by side; its results, one per slice, in input order.
 
-    function must be importable by name, or a functools.partial of such a function (a helper unpickles it).
+    function must be importable by name (a helper unpickles it).
     """
-    parts = processes_for(len(items), workers, minimum)
+    parts = processes_for(len(items), workers)
     if parts == 1:
         return [function(list(items))]
     bounds = [len(items) * k // parts for k in range(parts + 1)]
@@ -71,9 +73,6 @@ def map_slices(function: Callable[[list], Any], items: Sequence, workers: int,
             result = helper.receive() if ok else _FAILED
             results.append(function(part) if result is _FAILED else result)
     return results
-
-
-_FAILED = object()
 
 
 class _Helper:

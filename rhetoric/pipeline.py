@@ -18,7 +18,7 @@ from rhetoric.errors import ConfigError, StoreError
 from rhetoric.dedupe import (
     BatchBands, NearestStored, SignatureIndex, band_keys, canonical_url, decode_signatures, signature, split_pairs,
 )
-from rhetoric.ingest import IngestBatch, RawArticle, Refusal, read_folder, read_folder_in_chunks
+from rhetoric.ingest import IngestBatch, RawArticle, Refusal, read_folder_in_chunks
 from rhetoric.labels import FRAMES_FILE, load_frames
 from rhetoric.language import detect_language
 from rhetoric.locking import is_dead
@@ -223,15 +223,6 @@ def open_store(settings: Settings) -> Store:
     store = Store(settings.resolved_db_url())
     store.create_schema()
     return store
-
-
-def read_sources(settings: Settings) -> IngestBatch:
-    """Read every folder source of the settings into one batch (feeds and URLs: rhetoric.fetch)."""
-    batch = IngestBatch()
-    for spec in settings.sources:
-        if spec.kind == "folder":
-            batch.extend(read_folder(spec, settings.max_bytes))
-    return batch
 
 
 def live_sources(settings: Settings) -> list[SourceSpec]:

@@ -63,21 +63,15 @@ class LoadedModel:
     frames is then refused, in one line, where it is first used.
     """
 
-    def __init__(self, version: str, frames: tuple[str, ...], metadata: dict, path: Path,
-                 model: FrameModel | None = None):
+    def __init__(self, version: str, frames: tuple[str, ...], metadata: dict, path: Path):
         self.version, self.frames, self.metadata, self.path = version, frames, metadata, path
-        self._model = model
+        self._model: FrameModel | None = None
 
     @property
     def model(self) -> FrameModel:
         if self._model is None:
             self._model = _unpickle(self.path, self.frames)
         return self._model
-
-    @property
-    def loaded(self) -> bool:
-        """Whether the model has been unpickled."""
-        return self._model is not None
 
     def predict(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(labels bool (n, k), calibrated scores (n, k)), columns in self.frames order, thresholds applied."""
