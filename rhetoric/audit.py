@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -257,14 +256,9 @@ def _cached(path: Path, key: str) -> dict | None:
 
 
 def _keep(path: Path, key: str, rates: dict) -> None:
-    """Write the cache atomically; a folder that cannot be written only means measuring again next time."""
-    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps({"key": key, "rates": rates}), encoding="utf-8")
-        os.replace(partial, path)
-    except OSError:
-        partial.unlink(missing_ok=True)
+    from rhetoric.project import keep_state_file
+
+    keep_state_file(path, json.dumps({"key": key, "rates": rates}))
 
 
 def correction_evidence(model, labels_dir: Path, frames: Sequence[Frame], store=None,

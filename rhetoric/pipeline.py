@@ -635,15 +635,10 @@ def _kept_template(settings: Settings, key: str) -> PageTemplate | None:
 def _keep_template(settings: Settings, key: str, template: PageTemplate) -> None:
     """Keep the template: its key, where it is cut, then the page; replaced in one step, so overlapping runs
     never mix two."""
-    path = settings.state_dir / TEMPLATE_FILE
-    tmp = path.with_name(f"{TEMPLATE_FILE}.{os.getpid()}.tmp")
-    try:
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8", newline="") as out:
-            out.write(f"{key}\n{len(template.before)}\n{template.before}{template.after}")
-        tmp.replace(path)
-    except OSError:  # a cache: the page is written all the same, and the next run draws it again
-        tmp.unlink(missing_ok=True)
+    from rhetoric.project import keep_state_file
+
+    keep_state_file(settings.state_dir / TEMPLATE_FILE,
+                    f"{key}\n{len(template.before)}\n{template.before}{template.after}")
 
 
 def partial_dashboard(settings: Settings, run_id: str | None = None) -> Path:

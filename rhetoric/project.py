@@ -67,6 +67,19 @@ def find_project(start: Path | None = None, explicit: str | Path | None = None) 
                       "create one with `rhetoric init DIR`, or pass --project DIR")
 
 
+def keep_state_file(path: Path, text: str) -> None:
+    """Write a file of the project's state folder (.rhetoric/) in one step: a reader never sees half of it, and
+    overlapping commands never mix two. Such files are caches: a folder that cannot be written only costs the
+    next command the work again, so it is not an error. The text is written as given (no newline translation)."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text, encoding="utf-8", newline="")
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+
+
 def init_project(target: Path, source: Path = HOME) -> list[str]:
     """Create a project folder from the installed one; returns what was created, for the summary.
 
