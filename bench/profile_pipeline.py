@@ -64,8 +64,10 @@ def one_run(stages: Stages, settings, store, run_id: str = "profile-run") -> tup
 
     summary = pipeline.RunSummary(run_id=run_id)
     lock = store.run_lock()
+    model = stages.run("load model", ensure_champion, settings.models_dir, settings.labels_dir)
     began, began_cpu = time.perf_counter(), time.process_time()
-    stages.run("ingest", pipeline.ingest, store, settings, summary, IngestBatch(), lock)
+    stages.run("ingest", pipeline.ingest, store, settings, summary, IngestBatch(), lock, None,
+               pipeline.store_articles, lambda ids: pipeline.classify_new(store, model, ids, settings.batch_size))
     lock.release()
     wall, cpu = time.perf_counter() - began, time.process_time() - began_cpu
     del stages.seconds["ingest"], stages.cpu["ingest"]
@@ -74,7 +76,6 @@ def one_run(stages: Stages, settings, store, run_id: str = "profile-run") -> tup
         stages.seconds[name] = seconds
         stages.cpu[name] = cpu * seconds / max(sum(inner.values()), 1e-9)
     stages.seconds["read"] = stages.seconds.get("read", 0.0) + wall - sum(summary.timings.values())
-    model = stages.run("load model", ensure_champion, settings.models_dir, settings.labels_dir)
     stages.run("classify", pipeline.classify_stale, store, model, settings.batch_size)
     stages.run("rates", store.unreadable_articles, pipeline.model_languages(model))
     stages.run("rates", pipeline.frame_shares, store, run_id)
@@ -139,7 +140,7 @@ def measured_run(work: Path, corpus: Path, models: Path, name: str, profiled: bo
     from rhetoric import pipeline
     from rhetoric.config import SourceSpec, load_settings
 
-    settings = replace(load_settings(work), sources=(SourceSpec("folder", str(corpus)),),
+    settings = replace(load_settings(work), batch_size=int(__import__('os').environ.get('BS','5000')), sources=(SourceSpec("folder", str(corpus)),),
                        db_url=f"sqlite:///{work / f'{name}.db'}", models_dir=models, out_dir=work / name)
     store = pipeline.open_store(settings)
     stages = Stages(profiled)

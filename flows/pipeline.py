@@ -2,8 +2,9 @@
 
 Tasks work on whole batches (a Prefect task costs milliseconds, a flow run about a
 second): one task fetches each feed, one fetches each source's new pages, and folders are
-read, prepared and stored batch_size articles at a time (rhetoric.pipeline.ingest), one
-prepare and one store task per chunk. Only the I/O steps retry. A feed or page that still fails after its retries
+read, prepared, stored and classified batch_size articles at a time (rhetoric.pipeline.ingest),
+one prepare, one store and one classify-new task per chunk, the next chunk prepared (by helper
+processes) while one is stored and classified. Only the I/O steps retry. A feed or page that still fails after its retries
 becomes a refusal in the run summary; the run itself completes.
 """
 
@@ -46,9 +47,10 @@ def fetch_pages(refs: list[fetch.PageRef], options: fetch.HttpOptions,
 
 
 @task(name="prepare-articles", cache_policy=NO_CACHE)
-def prepare_articles(raw: list[RawArticle], workers: int):
-    """Clean, split into sentences and sign the whole batch, on `workers` processes (0: one per core)."""
-    return pipeline.prepare_chunk(raw, workers)
+def prepare_articles(raw: list[RawArticle], workers: int, local: bool):
+    """Clean, split into sentences and sign the whole batch, on `workers` processes (0: one per core); without
+    local, all on helper processes (the run is storing and classifying the chunk before)."""
+    return pipeline.prepare_chunk(raw, workers, local)
 
 
 @task(name="store-articles", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
@@ -59,9 +61,16 @@ def store_articles(store: Store, prepared: list[NewArticle], run_id: str,
     return pipeline.store_articles(store, prepared, run_id, duplicate_of)
 
 
+@task(name="classify-new", cache_policy=NO_CACHE)
+def classify_new(store: Store, model, article_ids: list[int], batch_size: int) -> int:
+    """Score the sentences of a chunk's new articles, as soon as they are stored."""
+    return pipeline.classify_new(store, model, article_ids, batch_size)
+
+
 @task(name="classify", cache_policy=NO_CACHE)
 def classify(store: Store, model, batch_size: int) -> int:
-    """Score every sentence the champion has not scored: new ones, or all after a promotion."""
+    """Score every sentence the champion has not scored yet: all of them after a promotion, else what an
+    earlier run left."""
     return pipeline.classify_stale(store, model, batch_size)
 
 
@@ -150,21 +159,24 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
         live, summary.source_failures, stored_pages = read_live_sources(settings, store)
     summary.articles_already += stored_pages
     lock = store.run_lock()
-    # folders then live, settings.batch_size articles at a time: read, skip, prepare; the lock taken before storing
-    taken = pipeline.ingest(store, settings, summary, live, lock,
-                            prepare=lambda raw: prepare_articles(quote(raw), settings.workers),
-                            write=lambda s, prepared, run, dup: store_articles(s, quote(prepared), run, dup))
+    with timed("load model"):  # not a task: verifying costs milliseconds; unpickled when there is text to score
+        model = ensure_champion(settings.models_dir, settings.labels_dir, lazy=True)
+    summary.model_version = model.version
+    # folders then live, settings.batch_size articles at a time: read, skip, prepare (the next chunk while
+    # this one is stored); the lock taken to store each chunk and score its new sentences
+    taken = pipeline.ingest(
+        store, settings, summary, live, lock,
+        prepare=lambda raw, local: prepare_articles.submit(quote(raw), settings.workers, local),
+        write=lambda s, prepared, run, dup: store_articles(s, quote(prepared), run, dup),
+        classify=lambda article_ids: classify_new(store, model, quote(article_ids), settings.batch_size))
     if not taken:
         waited = f"waited {settings.lock_wait:g} s (lock_wait in rhetoric.toml); " if settings.lock_wait else ""
         summary.skipped = (f"another run is writing to this store ({lock.holder()}); {waited}"
                            "this one stops here and the next one picks up what is new")
         return "skipped"
     try:
-        with timed("load model"):  # not a task: verifying costs milliseconds, and unpickling waits for classify
-            model = ensure_champion(settings.models_dir, settings.labels_dir, lazy=True)
-        summary.model_version = model.version
         with timed("classify"):
-            summary.sentences_scored = classify(store, model, settings.batch_size)
+            summary.sentences_scored += classify(store, model, settings.batch_size)
     finally:
         lock.release()
     with timed("rates"):

@@ -55,24 +55,72 @@ def processes_for(items: int, workers: int) -> int:
 _FAILED = object()  # what a helper that failed on its slice, or died, hands back
 
 
-def map_slices(function: Callable[[list], Any], items: Sequence, workers: int) -> list:
+def map_slices(function: Callable[[list], Any], items: Sequence, workers: int, local: bool = True) -> list:
     """function over contiguous slices of items, side by side; its results, one per slice, in input order.
 
-    function must be importable by name (a helper unpickles it).
+    With local, this process does the first slice while helpers do the others (it has
+    nothing else to do meanwhile). Without it, the slices go to one helper fewer, and none
+    is done here: the caller is a background thread of a process busy with other work, which
+    keeps its core, and a slice done here would slow that work down (the GIL). Either way, a slice whose
+    helper fails is done here. function must be importable by name (a helper unpickles it).
+
+    Raises:
+        Stopped: stop() was called while the slices were out (the run is ending).
     """
     parts = processes_for(len(items), workers)
     if parts == 1:
         return [function(list(items))]
+    if not local:  # one process fewer: this one keeps a core for its own work (with a helper on every core,
+        parts -= 1  # a two-core machine ran three processes, and the run's own work slowed as much as it gained)
     bounds = [len(items) * k // parts for k in range(parts + 1)]
     slices = [list(items[bounds[k]:bounds[k + 1]]) for k in range(parts)]
+    mine = slices[:1] if local else []
+    theirs = slices[len(mine):]
     with _guard:  # one chunk at a time uses the helpers
-        helpers = _running(parts - 1)
-        sent = [helper.send(function, part) for helper, part in zip(helpers, slices[1:])]
-        results = [function(slices[0])]
-        for helper, part, ok in zip(helpers, slices[1:], sent):
-            result = helper.receive() if ok else _FAILED
+        _stopping.clear()
+        helpers = _running(len(theirs))
+        # fed from threads: a helper reads its slice only once it has imported the function's module, and
+        # writing the pipe would hold up this process's own slice until then
+        feeding = [_Feed(helper, function, part) for helper, part in zip(helpers, theirs)]
+        results = [function(part) for part in mine]
+        for feed, part in zip(feeding, theirs):
+            result = feed.helper.receive() if feed.sent() else _FAILED
+            if result is _FAILED and _stopping.is_set():
+                raise Stopped("preparing stopped: the run is ending")
             results.append(function(part) if result is _FAILED else result)
     return results
+
+
+class Stopped(Exception):
+    """map_slices was stopped from another thread (stop())."""
+
+
+_stopping = threading.Event()
+
+
+def stop() -> None:
+    """End the helpers now, from any thread: a map_slices waiting on them raises Stopped instead of doing
+    their slices itself. For a run that is ending (interrupted, failed or skipped) with a chunk still out."""
+    _stopping.set()
+    for helper in list(_helpers):
+        helper.process.kill()
+
+
+class _Feed:
+    """One slice being written to one helper, from its own thread."""
+
+    def __init__(self, helper: "_Helper", function: Callable, part: list) -> None:
+        self.helper, self.ok = helper, False
+        self.thread = threading.Thread(target=self._send, args=(function, part), daemon=True)
+        self.thread.start()
+
+    def _send(self, function: Callable, part: list) -> None:
+        self.ok = self.helper.send(function, part)
+
+    def sent(self) -> bool:
+        """Wait for the slice to be written; whether the helper took it."""
+        self.thread.join()
+        return self.ok
 
 
 class _Helper:

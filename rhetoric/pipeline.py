@@ -260,13 +260,15 @@ def prepare_articles(raw: list[RawArticle]) -> tuple[list[NewArticle], list[Refu
     return prepared, refused
 
 
-def prepare_chunk(raw: list[RawArticle], workers: int = 1) -> tuple[list[NewArticle], list[Refusal]]:
+def prepare_chunk(raw: list[RawArticle], workers: int = 1, local: bool = True
+                  ) -> tuple[list[NewArticle], list[Refusal]]:
     """prepare_articles on `workers` processes side by side (settings.workers; 0: one per core), results in
-    input order; a small chunk is prepared here alone (rhetoric.parallel)."""
+    input order; a small chunk is prepared here alone. Without local, this process leaves the slices to
+    its helpers, being busy storing and classifying the chunk before (rhetoric.parallel.map_slices)."""
     from rhetoric.parallel import map_slices
 
     prepared, refused = [], []
-    for articles, refusals in map_slices(prepare_articles, raw, workers):
+    for articles, refusals in map_slices(prepare_articles, raw, workers, local):
         prepared += articles
         refused += refusals
     return prepared, refused
@@ -399,55 +401,98 @@ def store_articles(store: Store, prepared: list[NewArticle], run_id: str,
 
 
 def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBatch, lock: RunLock,
-           prepare: Callable | None = None, write: Callable = store_articles) -> bool:
+           prepare: Callable | None = None, write: Callable = store_articles,
+           classify: Callable[[list[int]], int] | None = None) -> bool:
     """Bring the sources' new articles into the store settings.batch_size at a time, counting them in the summary.
 
     The folder sources are read a chunk of files at a time, followed by live (the articles
     fetched from feeds and URL lists); a run of up to batch_size articles is one chunk. Each
     chunk's unchanged inputs are skipped and the rest prepared without the run lock; the lock
-    is taken (waiting up to settings.lock_wait) only to check the chunk for repeats and store
-    it, so runs on one store prepare side by side and write one at a time. A chunk is stored
-    in its own transaction before the next one is read, so memory holds a chunk, never the
-    corpus; a story repeated in a later chunk, or stored meanwhile by another run, is found
-    stored, by content hash, address or band keys. prepare and write default to the
-    package's functions, prepare_chunk on settings.workers processes and store_articles (the
-    flow passes its tasks).
+    is taken (waiting up to settings.lock_wait) only to check the chunk for repeats, store it
+    and classify its new sentences, so runs on one store prepare side by side and write one
+    at a time. A story repeated in a later chunk, or stored meanwhile by another run, is
+    found stored, by content hash, address or band keys.
+
+    The chunks overlap: while one is checked, stored and classified here, the next is read
+    and prepared by the helper processes (rhetoric.parallel), so memory holds two chunks,
+    never the corpus. The first chunk, with nothing to overlap, is prepared by this process
+    and its helpers together. The "prepare" timing is the time spent waiting for a chunk to
+    be prepared, not the time preparing took.
+
+    prepare(raw, local) starts preparing a chunk and returns its future (anything with
+    result()); local says whether this process may take a slice. It defaults to
+    prepare_chunk on settings.workers processes, from a background thread; the flow passes
+    its task's submit. write defaults to store_articles. classify, when given, scores the
+    sentences of a chunk's new articles (their ids) and returns how many it scored.
 
     Returns whether the lock was taken at the end (for classify); the caller then holds it
     and releases it. False: it stayed taken lock_wait seconds, and the run stops before
     storing anything more (what it did not store, the next run picks up).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = None
     if prepare is None:
-        def prepare(raw: list[RawArticle]) -> tuple[list[NewArticle], list[Refusal]]:
-            return prepare_chunk(raw, settings.workers)
+        pool = ThreadPoolExecutor(1, thread_name_prefix="rhetoric-prepare")
+
+        def prepare(raw: list[RawArticle], local: bool):
+            return pool.submit(prepare_chunk, raw, settings.workers, local)
     held = False
+    pending = None  # the chunk being prepared: (how many of its inputs were unchanged, its future)
     try:
         for raw in _timed_chunks(summary, _rechunked(chain(folder_chunks(settings), [live]), settings.batch_size)):
             summary.refusals += raw.refusals
             summary.warnings += raw.warnings
             with summary.timed("dedupe"):  # a first pass without the lock: inputs stored before are not cleaned again
                 fresh, unchanged = skip_unchanged(store, raw.articles)
-            with summary.timed("prepare"):
-                prepared, refused = prepare(fresh)
-            summary.refusals += refused
-            with summary.timed("lock wait"):
-                held = lock.acquire(settings.lock_wait)
-            if not held:
+            upcoming = (unchanged, prepare(fresh, pending is None))
+            if pending is not None and not _store_chunk(store, settings, summary, lock, write, classify, *pending):
+                _stop_preparing()  # the upcoming chunk will not be stored
                 return False
-            with summary.timed("dedupe"):
-                prepared, duplicate_of, repeats = mark_repeats(store, prepared, settings.near_duplicate_threshold)
-            with summary.timed("store"):
-                added = write(store, prepared, summary.run_id, duplicate_of)
-            _count_chunk(summary, prepared, added, unchanged, repeats)
-            lock.release()
-            held = False
+            pending = upcoming
+        if pending is not None and not _store_chunk(store, settings, summary, lock, write, classify, *pending):
+            return False
         with summary.timed("lock wait"):
             held = lock.acquire(settings.lock_wait)
         return held
     except BaseException:
+        _stop_preparing()  # a chunk may still be being prepared: the run is ending, end that now
         if held:
             lock.release()
         raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _stop_preparing() -> None:
+    from rhetoric.parallel import stop
+
+    stop()
+
+
+def _store_chunk(store: Store, settings: Settings, summary: RunSummary, lock: RunLock, write: Callable,
+                 classify: Callable[[list[int]], int] | None, unchanged: int, future) -> bool:
+    """Wait for a chunk to be prepared, then, holding the run lock, check it for repeats, store it and classify
+    its new sentences. False when the lock stayed taken lock_wait seconds (nothing of the chunk stored)."""
+    with summary.timed("prepare"):
+        prepared, refused = future.result()
+    summary.refusals += refused
+    with summary.timed("lock wait"):
+        if not lock.acquire(settings.lock_wait):
+            return False
+    try:
+        with summary.timed("dedupe"):
+            prepared, duplicate_of, repeats = mark_repeats(store, prepared, settings.near_duplicate_threshold)
+        with summary.timed("store"):
+            added = write(store, prepared, summary.run_id, duplicate_of)
+        _count_chunk(summary, prepared, added, unchanged, repeats)
+        if classify is not None and added.new_article_ids:
+            with summary.timed("classify"):
+                summary.sentences_scored += classify(added.new_article_ids)
+    finally:
+        lock.release()
+    return True
 
 
 def folder_chunks(settings: Settings) -> Iterator[IngestBatch]:
@@ -517,6 +562,19 @@ def classify_stale(store: Store, model, batch_size: int = 5000) -> int:
         store.write_predictions(ids, model.frames, labels, scores, model.version, replace=rescoring)
         scored += len(ids)
     return scored
+
+
+def classify_new(store: Store, model, article_ids: list[int], batch_size: int = 5000) -> int:
+    """Score the sentences of these newly stored articles (in a language the model reads), batch_size at a
+    time; how many were scored. Looked up by article, so it costs the same on a store of any size;
+    classify_stale, once at the end of a run, catches whatever else is left (a promotion's rescoring)."""
+    languages = model_languages(model)
+    ids, texts = store.readable_sentences(article_ids, languages)
+    for start in range(0, len(ids), batch_size):
+        labels, scores = model.predict(texts[start:start + batch_size])
+        store.write_predictions(ids[start:start + batch_size], model.frames, labels, scores, model.version,
+                                replace=False)
+    return len(ids)
 
 
 def new_by_outlet(prepared: list[NewArticle], added: AddResult) -> dict[str, int]:

@@ -488,6 +488,19 @@ class Store:
                 return
             last = rows[-1][0]
 
+    def readable_sentences(self, article_ids: Sequence[int], languages: Sequence[str]
+                           ) -> tuple[list[int], list[str]]:
+        """(ids, texts), in id order, of the sentences of these articles written in one of the languages or of
+        unknown language: what iter_stale would give of them, looked up by article instead of scanning."""
+        readable = set(languages)
+        with self.engine.connect() as conn:
+            wanted = [article_id for rows in _select_in(conn, articles, ("id", "language"), "id",
+                                                        [int(a) for a in article_ids])
+                      for article_id, language in rows if language is None or language in readable]
+            found = sorted(row for rows in _select_in(conn, sentences, ("id", "text"), "article_id", wanted)
+                           for row in rows)
+        return [row[0] for row in found], [row[1] for row in found]
+
     def write_predictions(self, sentence_ids: Sequence[int], frames: Sequence[str],
                           labels, scores, model_version: str, replace: bool = True) -> None:
         """Write this model version's predictions for these sentences, in one transaction.

@@ -1,6 +1,8 @@
 """A run a chunk at a time: folders read, prepared and stored settings.batch_size articles at a time, stale
 sentences classified a batch at a time, so a large corpus is never in memory at once."""
 
+from concurrent.futures import Future
+
 import numpy as np
 import pytest
 
@@ -35,6 +37,13 @@ def test_a_folder_read_in_chunks_is_the_folder_read_at_once(tmp_path):
             ] == [0]
 
 
+def done(result) -> Future:
+    """A future already holding its result."""
+    future = Future()
+    future.set_result(result)
+    return future
+
+
 class Lock:
     """A run lock that is free, or always taken by someone else."""
 
@@ -60,14 +69,24 @@ def test_a_run_is_prepared_and_stored_a_chunk_at_a_time_and_finds_repeats_across
                                             url="https://feed.test/b")])
     settings = Settings(sources=(spec,), batch_size=2, lock_wait=0)
     chunks: list[list[str]] = []
+    classified: list[tuple[list[int], int]] = []
 
-    def prepare(raw):
-        chunks.append([a.source for a in raw])
-        return prepare_articles(raw)
+    def prepare(raw, local):
+        chunks.append(([a.source for a in raw], local, len(classified)))
+        return done(prepare_articles(raw))
+
+    def classify(article_ids):
+        classified.append((article_ids, lock.acquired - lock.released))
+        return 10 * len(article_ids)
 
     summary, lock = RunSummary(run_id="run-1"), Lock()
-    assert ingest(store, settings, summary, live, lock, prepare=prepare) is True
-    assert chunks == [["a.txt", "b.txt"], ["c.txt", "d.txt"], ["e.txt", "f.txt"], ["https://feed.test/b"]]
+    assert ingest(store, settings, summary, live, lock, prepare=prepare, classify=classify) is True
+    # each chunk is asked for before the one before it is stored and classified; only the first is prepared
+    # with this process's help (nothing else to do meanwhile)
+    assert chunks == [(["a.txt", "b.txt"], True, 0), (["c.txt", "d.txt"], False, 0), (["e.txt", "f.txt"], False, 1),
+                      (["https://feed.test/b"], False, 2)]
+    # each chunk's new articles classified once stored, holding the lock; the last chunk brought none
+    assert classified == [([1, 2], 1), ([3, 4], 1), ([5], 1)] and summary.sentences_scored == 50
     # taken to store each of the 4 chunks and let go between them (so runs prepare side by side), then held
     # for the caller's classify
     assert (lock.acquired, lock.released) == (5, 4)
@@ -115,3 +134,14 @@ def test_stale_sentences_are_read_a_batch_at_a_time_in_id_order(store):
     assert list(store.iter_stale("v1", frames, batch_size=2, languages=["en"])) == []
     (ids, texts), = list(store.iter_stale("v1", ["f1", "f3"], batch_size=10, languages=["en"]))
     assert len(texts) == 6  # a frame the version has not scored makes every sentence stale
+
+
+def test_a_chunks_new_sentences_are_found_by_article_as_iter_stale_finds_them(store):
+    added = store.add_articles([NewArticle(content_hash=c * 64, sentences=[f"{c} {i}." for i in range(3)],
+                                           source=f"{c}.txt", language=language)
+                                for c, language in (("a", "en"), ("b", "ru"), ("c", None), ("d", "en"))], "run-1")
+    a, b, c, d = added.new_article_ids
+    ids, texts = store.readable_sentences([c, b, a], ["en"])  # any order in; id order out; ru left unscored
+    assert texts == ["a 0.", "a 1.", "a 2.", "c 0.", "c 1.", "c 2."]
+    (stale_ids, stale_texts), = list(store.iter_stale("v1", ["f1"], batch_size=100, languages=["en"]))
+    assert (ids, texts) == (stale_ids[:6], stale_texts[:6]) and store.readable_sentences([], ["en"]) == ([], [])

@@ -2,6 +2,8 @@
 
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,50 @@ def test_helpers_end_with_their_run():
     parallel.shutdown()
     assert helper.process.wait(timeout=10) == 0 and parallel._helpers == []
 
+
+
+def test_in_the_background_the_helpers_do_every_slice_and_this_process_keeps_its_core(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))  # where a helper finds _pids
+    results = parallel.map_slices(_pids, list(range(30)), 3, local=False)
+    pids = [pid for part, _ in results for pid in part]
+    assert len(pids) == 30 and os.getpid() not in pids
+    assert len(set(pids)) == 2  # one helper fewer than the three processes asked for: this one is busy
+    alone = prepare_articles(raw_articles(30))
+    assert prepare_chunk(raw_articles(30), workers=2, local=False) == alone  # one helper, the whole chunk
+
+
+def test_a_small_chunk_in_the_background_is_prepared_in_its_thread():
+    assert parallel.map_slices(_pids, list(range(3)), 2, local=False) == [([os.getpid()] * 3, [])]
+    assert parallel._helpers == []
+
+
+def test_stop_ends_the_helpers_at_once_and_nothing_is_done_here_instead(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    outcome = {}
+
+    def background():
+        try:
+            outcome["result"] = parallel.map_slices(_slow, list(range(20)), 3, local=False)
+        except parallel.Stopped as exc:
+            outcome["stopped"] = exc
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while len(parallel._helpers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    began = time.monotonic()
+    parallel.stop()
+    thread.join(timeout=20)
+    assert not thread.is_alive() and time.monotonic() - began < 5
+    assert "stopped" in outcome and "result" not in outcome  # _slow was never run here in their place
+
+
+def _pids(items):  # importable by name, as a helper needs
+    return [os.getpid()] * len(items), []
+
+
+def _slow(items):
+    time.sleep(60)
+    return items, []
