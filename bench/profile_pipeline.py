@@ -140,7 +140,7 @@ def measured_run(work: Path, corpus: Path, models: Path, name: str, profiled: bo
     from rhetoric import pipeline
     from rhetoric.config import SourceSpec, load_settings
 
-    settings = replace(load_settings(work), batch_size=int(__import__('os').environ.get('BS','5000')), sources=(SourceSpec("folder", str(corpus)),),
+    settings = replace(load_settings(work), sources=(SourceSpec("folder", str(corpus)),),
                        db_url=f"sqlite:///{work / f'{name}.db'}", models_dir=models, out_dir=work / name)
     store = pipeline.open_store(settings)
     stages = Stages(profiled)

@@ -54,7 +54,7 @@ class Settings:
     http_timeout: float = 20.0
     user_agent: str = "rhetoric/0.1 (+https://github.com/rhetoric-project/rhetoric; news framing research)"
     near_duplicate_threshold: float = 0.8
-    batch_size: int = 5000
+    batch_size: int = 2500
     # processes that prepare (clean, split, sign) a run's articles, the run's own included; 0: one per core
     workers: int = 0
     fetch_retries: int = 2
@@ -100,7 +100,7 @@ _RANGES = {
     "max_bytes": (1, 10**10, "a number of bytes from 1 to 10,000,000,000 (default 5,000,000)"),
     "fetch_retries": (0, 20, "a whole number from 0 to 20 (default 2)"),
     "retry_backoff": (0.0, 3600.0, "a number of seconds from 0 to 3600 (default 2)"),
-    "batch_size": (1, 10**7, "a whole number from 1 to 10,000,000 (default 5000)"),
+    "batch_size": (1, 10**7, "a whole number from 1 to 10,000,000 (default 2500)"),
     "workers": (0, 64, "a whole number from 0 (one per core) to 64 (default 0)"),
     "lock_wait": (0.0, 86400.0, "a number of seconds from 0 (skip at once) to 86400 (default 120)"),
 }

@@ -28,7 +28,7 @@ CONFIG_TEMPLATE = '''# rhetoric project settings. Every key is optional; the val
 # fetch_retries = 2                       # extra attempts after a connection error, timeout or HTTP 5xx
 # retry_backoff = 2.0                     # first retry delay in seconds, doubling each time
 # near_duplicate_threshold = 0.8          # MinHash similarity at which two articles are one story
-# batch_size = 5000                       # articles read, prepared and stored at a time; sentences scored at a time
+# batch_size = 2500                       # articles read, prepared and stored at a time; sentences scored at a time
 # lock_wait = 120                         # seconds to wait for another run's write to this store, then skip
 # workers = 0                             # processes preparing a run's articles, the run's own included; 0: one per core
 
