@@ -445,7 +445,7 @@ def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBa
             summary.warnings += raw.warnings
             with summary.timed("dedupe"):  # a first pass without the lock: inputs stored before are not cleaned again
                 fresh, unchanged = skip_unchanged(store, raw.articles)
-            upcoming = (unchanged, prepare(fresh, pending is None))
+            upcoming = (unchanged, prepare(fresh, pending is None) if fresh else _Done(([], [])))
             if pending is not None and not _store_chunk(store, settings, summary, lock, write, classify, *pending):
                 _stop_preparing()  # the upcoming chunk will not be stored
                 return False
@@ -463,6 +463,16 @@ def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBa
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Done:
+    """A chunk with nothing to prepare, as a future that is done (a rerun skips every input unread)."""
+
+    def __init__(self, result) -> None:
+        self._result = result
+
+    def result(self):
+        return self._result
 
 
 def _stop_preparing() -> None:
