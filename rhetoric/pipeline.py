@@ -565,6 +565,8 @@ def classify_stale(store: Store, model, batch_size: int = 5000) -> int:
     store.drop_other_frames(model.frames)
     languages = model_languages(model)
     store.drop_predictions_outside(languages)
+    if store.all_scored(model.version, model.frames, languages):
+        return 0
     scored = 0
     rescoring = store.has_other_versions(model.version)
     for ids, texts in store.iter_stale(model.version, model.frames, batch_size, languages):

@@ -129,12 +129,17 @@ def test_stale_sentences_are_read_a_batch_at_a_time_in_id_order(store):
                        "run-1")
     frames = ["f1", "f2"]
     seen: list[list[str]] = []
+    assert not store.all_scored("v1", frames, ["en"])
     for ids, texts in store.iter_stale("v1", frames, batch_size=2, languages=["en"]):
+        assert not store.all_scored("v1", frames, ["en"])  # while any batch is left
         seen.append(texts)
         # scoring each batch as it is read does not disturb the reading of the next
         store.write_predictions(ids, frames, np.ones((len(ids), 2)), np.ones((len(ids), 2)), "v1", replace=False)
     assert seen == [["a 0.", "a 1."], ["a 2.", "c 0."], ["c 1.", "c 2."]]  # ru unread, c of unknown language read
     assert list(store.iter_stale("v1", frames, batch_size=2, languages=["en"])) == []
+    assert store.all_scored("v1", frames, ["en"])  # the counts agree with the lookup
+    assert not store.all_scored("v2", frames, ["en"]) and not store.all_scored("v1", ["f1", "f3"], ["en"])
+    assert not store.all_scored("v1", frames, ["en", "ru"])  # b's sentences, once readable, are unscored
     (ids, texts), = list(store.iter_stale("v1", ["f1", "f3"], batch_size=10, languages=["en"]))
     assert len(texts) == 6  # a frame the version has not scored makes every sentence stale
 
