@@ -402,7 +402,7 @@ def store_articles(store: Store, prepared: list[NewArticle], run_id: str,
 
 def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBatch, lock: RunLock,
            prepare: Callable | None = None, write: Callable = store_articles,
-           classify: Callable[[list[int]], int] | None = None) -> bool:
+           classify: Callable[[list[NewArticle], AddResult], int] | None = None) -> bool:
     """Bring the sources' new articles into the store settings.batch_size at a time, counting them in the summary.
 
     The folder sources are read a chunk of files at a time, followed by live (the articles
@@ -422,8 +422,8 @@ def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBa
     prepare(raw, local) starts preparing a chunk and returns its future (anything with
     result()); local says whether this process may take a slice. It defaults to
     prepare_chunk on settings.workers processes, from a background thread; the flow passes
-    its task's submit. write defaults to store_articles. classify, when given, scores the
-    sentences of a chunk's new articles (their ids) and returns how many it scored.
+    its task's submit. write defaults to store_articles. classify(prepared, added), when
+    given, scores the sentences of a chunk's new articles and returns how many it scored.
 
     Returns whether the lock was taken at the end (for classify); the caller then holds it
     and releases it. False: it stayed taken lock_wait seconds, and the run stops before
@@ -482,7 +482,7 @@ def _stop_preparing() -> None:
 
 
 def _store_chunk(store: Store, settings: Settings, summary: RunSummary, lock: RunLock, write: Callable,
-                 classify: Callable[[list[int]], int] | None, unchanged: int, future) -> bool:
+                 classify: Callable[[list[NewArticle], AddResult], int] | None, unchanged: int, future) -> bool:
     """Wait for a chunk to be prepared, then, holding the run lock, check it for repeats, store it and classify
     its new sentences. False when the lock stayed taken lock_wait seconds (nothing of the chunk stored)."""
     with summary.timed("prepare"):
@@ -499,7 +499,7 @@ def _store_chunk(store: Store, settings: Settings, summary: RunSummary, lock: Ru
         _count_chunk(summary, prepared, added, unchanged, repeats)
         if classify is not None and added.new_article_ids:
             with summary.timed("classify"):
-                summary.sentences_scored += classify(added.new_article_ids)
+                summary.sentences_scored += classify(prepared, added)
     finally:
         lock.release()
     return True
@@ -576,12 +576,20 @@ def classify_stale(store: Store, model, batch_size: int = 5000) -> int:
     return scored
 
 
-def classify_new(store: Store, model, article_ids: list[int], batch_size: int = 5000) -> int:
-    """Score the sentences of these newly stored articles (in a language the model reads), batch_size at a
-    time; how many were scored. Looked up by article, so it costs the same on a store of any size;
-    classify_stale, once at the end of a run, catches whatever else is left (a promotion's rescoring)."""
-    languages = model_languages(model)
-    ids, texts = store.readable_sentences(article_ids, languages)
+def classify_chunk(store: Store, model, prepared: list[NewArticle], added: AddResult, batch_size: int = 5000) -> int:
+    """Score the sentences of a chunk's new articles in a language the model reads, batch_size at a time, as
+    soon as they are stored; how many were scored.
+
+    The texts are the prepared ones in memory; only the new sentences' ids are read back (by
+    article, so it costs the same on a store of any size). classify_stale, at the end of a
+    run, catches whatever else is left (a promotion's rescoring).
+    """
+    readable = set(model_languages(model))
+    items = {article_id: prepared[position] for article_id, position in zip(added.new_article_ids, added.new_positions)
+             if prepared[position].language is None or prepared[position].language in readable}
+    rows = store.sentence_positions(list(items))
+    ids = [sentence_id for sentence_id, _, _ in rows]
+    texts = [items[article_id].sentences[idx] for _, article_id, idx in rows]
     for start in range(0, len(ids), batch_size):
         labels, scores = model.predict(texts[start:start + batch_size])
         store.write_predictions(ids[start:start + batch_size], model.frames, labels, scores, model.version,

@@ -156,6 +156,8 @@ class AddResult:
     """What add_articles did: ids of the stories it created, and how many it already had."""
 
     new_article_ids: list[int] = field(default_factory=list)
+    # the batch position of the item each new article was made from (its sentences are that item's)
+    new_positions: list[int] = field(default_factory=list)
     already_stored: int = 0
     new_sentences: int = 0
     duplicate_of: dict[str, int] = field(default_factory=dict)
@@ -382,6 +384,7 @@ class Store:
             if new:
                 existing[item.content_hash] = article_id
                 result.new_article_ids.append(article_id)
+                result.new_positions.append(position)
                 result.new_sentences += len(item.sentences)
             else:
                 result.already_stored += 1
@@ -488,18 +491,12 @@ class Store:
                 return
             last = rows[-1][0]
 
-    def readable_sentences(self, article_ids: Sequence[int], languages: Sequence[str]
-                           ) -> tuple[list[int], list[str]]:
-        """(ids, texts), in id order, of the sentences of these articles written in one of the languages or of
-        unknown language: what iter_stale would give of them, looked up by article instead of scanning."""
-        readable = set(languages)
+    def sentence_positions(self, article_ids: Sequence[int]) -> list[tuple[int, int, int]]:
+        """(sentence id, article id, position in the article) of every sentence of these articles, by id."""
         with self.engine.connect() as conn:
-            wanted = [article_id for rows in _select_in(conn, articles, ("id", "language"), "id",
-                                                        [int(a) for a in article_ids])
-                      for article_id, language in rows if language is None or language in readable]
-            found = sorted(row for rows in _select_in(conn, sentences, ("id", "text"), "article_id", wanted)
-                           for row in rows)
-        return [row[0] for row in found], [row[1] for row in found]
+            return sorted(tuple(row) for rows in _select_in(conn, sentences, ("id", "article_id", "idx"),
+                                                            "article_id", [int(a) for a in article_ids])
+                          for row in rows)
 
     def write_predictions(self, sentence_ids: Sequence[int], frames: Sequence[str],
                           labels, scores, model_version: str, replace: bool = True) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from rhetoric.config import Settings, SourceSpec
 from rhetoric.ingest import IngestBatch, RawArticle, read_folder, read_folder_in_chunks
-from rhetoric.pipeline import RunSummary, classify_new, classify_stale, ingest, prepare_articles
+from rhetoric.pipeline import RunSummary, classify_chunk, classify_stale, ingest, prepare_articles
 from rhetoric.registry import Registry
 from rhetoric.store import Store
 from rhetoric.store import NewArticle
@@ -78,9 +78,9 @@ def test_a_run_is_prepared_and_stored_a_chunk_at_a_time_and_finds_repeats_across
         chunks.append(([a.source for a in raw], local, len(classified)))
         return done(prepare_articles(raw))
 
-    def classify(article_ids):
-        classified.append((article_ids, lock.acquired - lock.released))
-        return 10 * len(article_ids)
+    def classify(prepared, added):
+        classified.append((added.new_article_ids, lock.acquired - lock.released))
+        return 10 * len(added.new_article_ids)
 
     summary, lock = RunSummary(run_id="run-1"), Lock()
     assert ingest(store, settings, summary, live, lock, prepare=prepare, classify=classify) is True
@@ -144,15 +144,14 @@ def test_stale_sentences_are_read_a_batch_at_a_time_in_id_order(store):
     assert len(texts) == 6  # a frame the version has not scored makes every sentence stale
 
 
-def test_a_chunks_new_sentences_are_found_by_article_as_iter_stale_finds_them(store):
-    added = store.add_articles([NewArticle(content_hash=c * 64, sentences=[f"{c} {i}." for i in range(3)],
-                                           source=f"{c}.txt", language=language)
-                                for c, language in (("a", "en"), ("b", "ru"), ("c", None), ("d", "en"))], "run-1")
-    a, b, c, d = added.new_article_ids
-    ids, texts = store.readable_sentences([c, b, a], ["en"])  # any order in; id order out; ru left unscored
-    assert texts == ["a 0.", "a 1.", "a 2.", "c 0.", "c 1.", "c 2."]
-    (stale_ids, stale_texts), = list(store.iter_stale("v1", ["f1"], batch_size=100, languages=["en"]))
-    assert (ids, texts) == (stale_ids[:6], stale_texts[:6]) and store.readable_sentences([], ["en"]) == ([], [])
+def test_a_chunks_sentences_are_found_by_article(store):
+    added = store.add_articles([NewArticle(content_hash=c * 64, sentences=[f"{c} {i}." for i in range(n)],
+                                           source=f"{c}.txt") for c, n in (("a", 2), ("b", 1), ("c", 3))], "run-1")
+    a, b, c = added.new_article_ids
+    assert added.new_positions == [0, 1, 2]
+    rows = store.sentence_positions([c, a])  # any order in; id order out
+    assert [(article, idx) for _, article, idx in rows] == [(a, 0), (a, 1), (c, 0), (c, 1), (c, 2)]
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows) and store.sentence_positions([]) == []
 
 
 RUSSIAN = ("Заголовок\n\nМинистр иностранных дел России провёл переговоры со своим китайским коллегой в Москве. "
@@ -174,7 +173,7 @@ def test_a_chunk_is_classified_as_classify_stale_would_have_classified_it(store,
     assert [a.language for a in prepared] == ["en"] * 3 + ["ru"]
     added = store.add_articles(prepared, "run-1")
     english = sum(len(a.sentences) for a in prepared[:3])
-    assert classify_new(store, model, added.new_article_ids, batch_size=7) == english  # ru: not read
+    assert classify_chunk(store, model, prepared, added, batch_size=7) == english  # ru: not read
     assert classify_stale(store, model) == 0  # nothing left for the end of the run
 
     other = Store(f"sqlite:///{tmp_path / 'other.db'}")  # the same articles, scored at the end of a run
