@@ -9,7 +9,7 @@ again on a fresh store under cProfile, for each stage's functions with the most 
 its seconds). Wall times on a shared machine are noisy. Asserts nothing.
 
     PYTHONPATH=. python bench/profile_pipeline.py [--articles 10000] [--corpus DIR] [--top 8]
-        [--stage prepare] [--dump DIR] [--no-profile] [--rerun]
+        [--stage prepare] [--dump DIR] [--no-profile] [--rerun] [--batch-size N]
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--stage", action="append", help="show the top functions of these stages only")
     parser.add_argument("--dump", type=Path, help="write each stage's profile to DIR/STAGE.prof")
     parser.add_argument("--no-profile", action="store_true", help="time the stages only")
+    parser.add_argument("--batch-size", type=int, help="articles a chunk (default: the setting's default)")
     parser.add_argument("--rerun", action="store_true",
                         help="time and profile a second run on the same store, which finds nothing new")
     args = parser.parse_args()
@@ -125,16 +126,18 @@ def main() -> None:
             corpus = work / "corpus"
             write_corpus(corpus, args.articles)
         shutil.copytree(ROOT / "labels", work / "labels")
-        timed, sentences, texts, predict = measured_run(work, corpus, args.models, "timed", False, args.rerun)
+        timed, sentences, texts, predict = measured_run(work, corpus, args.models, "timed", False, args.rerun,
+                                                        args.batch_size)
         report(timed, sentences, len(texts), predict, args.rerun)
         if not args.no_profile:
-            profiled, *_ = measured_run(work, corpus, args.models, "profiled", True, args.rerun)
+            profiled, *_ = measured_run(work, corpus, args.models, "profiled", True, args.rerun, args.batch_size)
             show_profiles(profiled, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def measured_run(work: Path, corpus: Path, models: Path, name: str, profiled: bool, rerun: bool = False):
+def measured_run(work: Path, corpus: Path, models: Path, name: str, profiled: bool, rerun: bool = False,
+                 batch_size: int | None = None):
     """One run on a fresh store (and with rerun, a second one that finds nothing new, whose stages are
     returned); returns its stages, the sentences stored, their texts and predict's seconds."""
     from rhetoric import pipeline
@@ -142,6 +145,8 @@ def measured_run(work: Path, corpus: Path, models: Path, name: str, profiled: bo
 
     settings = replace(load_settings(work), sources=(SourceSpec("folder", str(corpus)),),
                        db_url=f"sqlite:///{work / f'{name}.db'}", models_dir=models, out_dir=work / name)
+    if batch_size:
+        settings = replace(settings, batch_size=batch_size)
     store = pipeline.open_store(settings)
     stages = Stages(profiled)
     store.start_run("profile-run")
