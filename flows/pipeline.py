@@ -4,8 +4,8 @@ Tasks work on whole batches (a Prefect task costs milliseconds, a flow run about
 second): one task fetches each feed, one fetches each source's new pages, and folders are
 read, prepared, stored and classified batch_size articles at a time (rhetoric.pipeline.ingest),
 one prepare, one store and one classify-new task per chunk, the next chunk prepared (by helper
-processes) while one is stored and classified. Only the I/O steps retry. A feed or page that still fails after its retries
-becomes a refusal in the run summary; the run itself completes.
+processes) while one is stored and classified. Only the I/O steps retry. A feed or page that
+still fails after its retries becomes a refusal in the run summary; the run itself completes.
 """
 
 from __future__ import annotations
@@ -161,7 +161,6 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
     lock = store.run_lock()
     with timed("load model"):  # not a task: verifying costs milliseconds; unpickled when there is text to score
         model = ensure_champion(settings.models_dir, settings.labels_dir, lazy=True)
-    summary.model_version = model.version
     # folders then live, settings.batch_size articles at a time: read, skip, prepare (the next chunk while
     # this one is stored); the lock taken to store each chunk and score its new sentences
     taken = pipeline.ingest(
@@ -175,6 +174,7 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.Run
         summary.skipped = (f"another run is writing to this store ({lock.holder()}); {waited}"
                            "this one stops here and the next one picks up what is new")
         return "skipped"
+    summary.model_version = model.version
     try:
         with timed("classify"):
             summary.sentences_scored += classify(store, model, settings.batch_size)
