@@ -281,6 +281,30 @@ def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", f"{START_TIMEOUT:g}")
 
 
+HEARTBEAT_VARIABLES = ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY")
+
+
+def _without_heartbeats():
+    """A context in which a flow run sends Prefect no heartbeats, unless the environment asks for them.
+
+    Prefect 3 starts a heartbeat thread for every flow run (every 180 s by default), so that
+    a server with a zombie-run automation can mark a run whose process died as crashed. At the
+    end of the run it joins that thread, which sleeps in one-second steps: every `rhetoric
+    run` waited up to a second for it (hand runs that found nothing new took 3.4 s with
+    heartbeats, 2.8 s without). A hand run is a foreground command, and the store records a
+    run that died anyway (the next run marks it interrupted), so `rhetoric run` turns them
+    off. PREFECT_FLOWS_HEARTBEAT_FREQUENCY set in the environment keeps them; deployments run
+    by `rhetoric serve` or a worker keep Prefect's default.
+    """
+    import contextlib
+
+    if any(name in os.environ for name in HEARTBEAT_VARIABLES):
+        return contextlib.nullcontext()
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
 def _with_prefect(settings: Settings, start, hint: bool = True):
     """Run a flow against the Prefect API the project has (flows.server.prefect_api), and say once
     per project how to skip the temporary server's start-up when one had to be started."""
@@ -312,7 +336,8 @@ def cmd_run(args) -> int:
     from flows.pipeline import run_pipeline
 
     sources = [s if s.startswith(("http://", "https://")) else _here(s) for s in args.source or []]
-    with stop_on_signals():  # SIGINT/SIGTERM: fetches stop at once, the run ends as interrupted, one line here
+    # SIGINT/SIGTERM: fetches stop at once, the run ends as interrupted, one line here
+    with stop_on_signals(), _without_heartbeats():
         summary = _with_prefect(settings, lambda: run_pipeline(sources=sources, db=settings.db_url or None,
                                                      out=str(settings.out_dir), models=str(settings.models_dir),
                                                      root=str(settings.root)))
