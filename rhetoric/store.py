@@ -477,8 +477,7 @@ class Store:
                   .scalar_subquery())
         query = select(sentences.c.id, sentences.c.text).where(scored < len(frames))
         if languages is not None:
-            query = (query.join(articles, articles.c.id == sentences.c.article_id)
-                     .where(or_(articles.c.language.in_(list(languages)), articles.c.language.is_(None))))
+            query = query.join(articles, articles.c.id == sentences.c.article_id).where(_readable(languages))
         last = None
         while True:
             page = query if last is None else query.where(sentences.c.id > last)
@@ -548,7 +547,7 @@ class Store:
         drop_other_frames have run: a (sentence, frame) pair has one prediction at most, so the counts match
         only when none is missing."""
         readable = (select(func.count()).select_from(sentences.join(articles, articles.c.id == sentences.c.article_id))
-                    .where(or_(articles.c.language.in_(list(languages)), articles.c.language.is_(None))))
+                    .where(_readable(languages)))
         made = (select(func.count()).select_from(predictions)
                 .where(predictions.c.model_version == model_version, predictions.c.frame.in_(list(frames))))
         with self.engine.connect() as conn:
@@ -863,6 +862,12 @@ def _select_in(conn, table: Table, columns: Sequence[str], key: str, values: lis
             continue
         sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {key} IN ({', '.join([mark] * len(chunk))})"
         yield conn.exec_driver_sql(sql, tuple(chunk)).all()
+
+
+def _readable(languages: Sequence[str]):
+    """Articles a model reading these languages can score: in one of them, or of unknown language (stored
+    before detection existed)."""
+    return or_(articles.c.language.in_(list(languages)), articles.c.language.is_(None))
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
