@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 
+from rhetoric import parallel
 from rhetoric.config import Settings, SourceSpec
 from rhetoric.errors import ConfigError, StoreError
 from rhetoric.dedupe import (
@@ -265,10 +267,8 @@ def prepare_chunk(raw: list[RawArticle], workers: int = 1, local: bool = True
     """prepare_articles on `workers` processes side by side (settings.workers; 0: one per core), results in
     input order; a small chunk is prepared here alone. Without local, this process leaves the slices to
     its helpers, being busy storing and classifying the chunk before (rhetoric.parallel.map_slices)."""
-    from rhetoric.parallel import map_slices
-
     prepared, refused = [], []
-    for articles, refusals in map_slices(prepare_articles, raw, workers, local):
+    for articles, refusals in parallel.map_slices(prepare_articles, raw, workers, local):
         prepared += articles
         refused += refusals
     return prepared, refused
@@ -429,15 +429,12 @@ def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBa
     and releases it. False: it stayed taken lock_wait seconds, and the run stops before
     storing anything more (what it did not store, the next run picks up).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     pool = None
     if prepare is None:
         pool = ThreadPoolExecutor(1, thread_name_prefix="rhetoric-prepare")
 
         def prepare(raw: list[RawArticle], local: bool):
             return pool.submit(prepare_chunk, raw, settings.workers, local)
-    held = False
     pending = None  # the chunk being prepared: (how many of its inputs were unchanged, its future)
     try:
         for raw in _timed_chunks(summary, _rechunked(chain(folder_chunks(settings), [live]), settings.batch_size)):
@@ -445,40 +442,28 @@ def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBa
             summary.warnings += raw.warnings
             with summary.timed("dedupe"):  # a first pass without the lock: inputs stored before are not cleaned again
                 fresh, unchanged = skip_unchanged(store, raw.articles)
-            upcoming = (unchanged, prepare(fresh, pending is None) if fresh else _Done(([], [])))
+            upcoming = (unchanged, prepare(fresh, pending is None) if fresh else _done(([], [])))
             if pending is not None and not _store_chunk(store, settings, summary, lock, write, classify, *pending):
-                _stop_preparing()  # the upcoming chunk will not be stored
+                parallel.stop()  # the upcoming chunk will not be stored
                 return False
             pending = upcoming
         if pending is not None and not _store_chunk(store, settings, summary, lock, write, classify, *pending):
             return False
         with summary.timed("lock wait"):
-            held = lock.acquire(settings.lock_wait)
-        return held
+            return lock.acquire(settings.lock_wait)
     except BaseException:
-        _stop_preparing()  # a chunk may still be being prepared: the run is ending, end that now
-        if held:
-            lock.release()
+        parallel.stop()  # a chunk may still be being prepared: the run is ending, end that now
         raise
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-class _Done:
-    """A chunk with nothing to prepare, as a future that is done (a rerun skips every input unread)."""
-
-    def __init__(self, result) -> None:
-        self._result = result
-
-    def result(self):
-        return self._result
-
-
-def _stop_preparing() -> None:
-    from rhetoric.parallel import stop
-
-    stop()
+def _done(result) -> Future:
+    """A future already holding its result: a chunk with nothing to prepare (a rerun skips every input unread)."""
+    future = Future()
+    future.set_result(result)
+    return future
 
 
 def _store_chunk(store: Store, settings: Settings, summary: RunSummary, lock: RunLock, write: Callable,
@@ -570,10 +555,15 @@ def classify_stale(store: Store, model, batch_size: int = 5000) -> int:
     scored = 0
     rescoring = store.has_other_versions(model.version)
     for ids, texts in store.iter_stale(model.version, model.frames, batch_size, languages):
-        labels, scores = model.predict(texts)
-        store.write_predictions(ids, model.frames, labels, scores, model.version, replace=rescoring)
+        _score(store, model, ids, texts, replace=rescoring)
         scored += len(ids)
     return scored
+
+
+def _score(store: Store, model, ids: list[int], texts: list[str], replace: bool) -> None:
+    """Score one batch of stored sentences and write the model's predictions for them."""
+    labels, scores = model.predict(texts)
+    store.write_predictions(ids, model.frames, labels, scores, model.version, replace=replace)
 
 
 def classify_chunk(store: Store, model, prepared: list[NewArticle], added: AddResult, batch_size: int = 5000) -> int:
@@ -591,9 +581,7 @@ def classify_chunk(store: Store, model, prepared: list[NewArticle], added: AddRe
     ids = [sentence_id for sentence_id, _, _ in rows]
     texts = [items[article_id].sentences[idx] for _, article_id, idx in rows]
     for start in range(0, len(ids), batch_size):
-        labels, scores = model.predict(texts[start:start + batch_size])
-        store.write_predictions(ids[start:start + batch_size], model.frames, labels, scores, model.version,
-                                replace=False)
+        _score(store, model, ids[start:start + batch_size], texts[start:start + batch_size], replace=False)
     return len(ids)
 
 
