@@ -14,6 +14,7 @@ from rhetoric.dedupe import (
 from rhetoric.pipeline import mark_repeats, nearest_stored, prepare_articles
 from rhetoric.ingest import RawArticle
 from rhetoric.store import NewArticle, Store
+from rhetoric.store.migrations import backfill_bands
 from tests.http_fixtures import story
 
 
@@ -244,7 +245,7 @@ def test_an_older_store_gets_its_band_keys_from_its_signatures(store):
     with store.engine.begin() as conn:
         conn.execute(sql_text(f"DELETE FROM article_bands WHERE article_id > {ids[2]}"))
         conn.execute(sql_text("DELETE FROM migrations"))
-    store._backfill_bands(batch_size=2)
+    backfill_bands(store.engine, batch_size=2)
     assert band_rows(store) == 7 * BANDS
     with store.engine.begin() as conn:
         conn.execute(sql_text("DELETE FROM article_bands"))

@@ -144,8 +144,8 @@ def test_an_older_postgresql_store_loses_its_length_limits(store):
 def test_inserts_skip_rows_another_writer_stored_meanwhile(store, monkeypatch):
     first = store.add_articles([article("a")], "run-1")
     # the dedupe lookup ran before the other writer committed: it found nothing (lookups after the insert do)
-    real_lookup, calls = rhetoric.store._lookup, []
-    monkeypatch.setattr("rhetoric.store._lookup", lambda *args: {} if not calls.append(1) and len(calls) == 1
+    real_lookup, calls = rhetoric.store.writes.lookup, []
+    monkeypatch.setattr("rhetoric.store.writes.lookup", lambda *args: {} if not calls.append(1) and len(calls) == 1
                         else real_lookup(*args))
     again = store.add_articles([article("a", source="wire-copy.txt")], "run-2")
     assert again.refused == [] and again.new_article_ids == [] and again.already_stored == 1
