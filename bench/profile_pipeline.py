@@ -59,10 +59,12 @@ def one_run(stages: Stages, settings, store, run_id: str = "profile-run") -> tup
     stages (under the profiler they share one profile, "ingest").
     """
     from rhetoric import pipeline
+    from rhetoric.dashboard import write_dashboard
     from rhetoric.ingest import IngestBatch
     from rhetoric.registry import Registry, ensure_champion
+    from rhetoric.summary import RunSummary
 
-    summary = pipeline.RunSummary(run_id=run_id)
+    summary = RunSummary(run_id=run_id)
     lock = store.run_lock()
     model = stages.run("load model", ensure_champion, settings.models_dir, settings.labels_dir)
     began, began_cpu = time.perf_counter(), time.process_time()
@@ -81,7 +83,7 @@ def one_run(stages: Stages, settings, store, run_id: str = "profile-run") -> tup
     stages.run("rates", pipeline.frame_shares, store, run_id)
     evidence = stages.run("rates", pipeline.correction_evidence, store, settings, model)
     history = Registry(settings.models_dir).history()
-    stages.run("dashboard", pipeline.write_dashboard, store, settings, model.metadata, history, evidence, run_id)
+    stages.run("dashboard", write_dashboard, store, settings, model.metadata, history, evidence, run_id)
     return summary.sentences_new, model
 
 

@@ -20,12 +20,13 @@ from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 
-from rhetoric import fetch, network, pipeline
+from rhetoric import dashboard, fetch, network, pipeline, prepare
 from rhetoric.config import Settings, SourceSpec, cli_source, load_settings
 from rhetoric.dedupe import canonical_url
-from rhetoric.ingest import IngestBatch, RawArticle, Refusal
+from rhetoric.ingest import IngestBatch, NewArticle, RawArticle, Refusal
 from rhetoric.registry import Registry, ensure_champion
-from rhetoric.store import NewArticle, Store
+from rhetoric.store import Store
+from rhetoric.summary import RunSummary
 
 
 def _transient(task, task_run, state) -> bool:
@@ -50,7 +51,7 @@ def fetch_pages(refs: list[fetch.PageRef], options: fetch.HttpOptions,
 def prepare_articles(raw: list[RawArticle], workers: int, local: bool):
     """Clean, split into sentences and sign the whole batch, on `workers` processes (0: one per core); without
     local, all on helper processes (the run is storing and classifying the chunk before)."""
-    return pipeline.prepare_chunk(raw, workers, local)
+    return prepare.prepare_chunk(raw, workers, local)
 
 
 @task(name="store-articles", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
@@ -78,12 +79,12 @@ def classify(store: Store, model, batch_size: int) -> int:
 def write_dashboard(store: Store, settings: Settings, model, evidence: dict, run_id: str) -> str:
     """Rebuild outputs/index.html from the store."""
     history = Registry(settings.models_dir).history()
-    return str(pipeline.write_dashboard(store, settings, model.metadata, history, evidence, run_id=run_id))
+    return str(dashboard.write_dashboard(store, settings, model.metadata, history, evidence, run_id=run_id))
 
 
 @flow(name="rhetoric-run", log_prints=False)
 def run_pipeline(sources: list[str] | None = None, db: str | None = None, out: str | None = None,
-                 models: str | None = None, root: str = ".") -> pipeline.RunSummary:
+                 models: str | None = None, root: str = ".") -> RunSummary:
     """Ingest new articles from the sources, classify their sentences, store them and refresh the charts.
 
     Args:
@@ -99,7 +100,7 @@ def run_pipeline(sources: list[str] | None = None, db: str | None = None, out: s
     return run_with_settings(settings)
 
 
-def run_with_settings(settings: Settings) -> pipeline.RunSummary:
+def run_with_settings(settings: Settings) -> RunSummary:
     """The body of the flow, for callers that already hold settings (serve, tests).
 
     Runs on one store may overlap, from any project folder and under any spelling of the
@@ -111,7 +112,7 @@ def run_with_settings(settings: Settings) -> pipeline.RunSummary:
     logger = get_run_logger()
     run_id = str(flow_run.get_id() or uuid.uuid4())
     store = pipeline.open_store(settings)
-    summary = pipeline.RunSummary(run_id=run_id)
+    summary = RunSummary(run_id=run_id)
     alive = store.alive_lock(run_id)
     alive.acquire(settings.lock_wait)  # a run id is unique: only a retried flow run finds its lock taken
     try:
@@ -120,7 +121,7 @@ def run_with_settings(settings: Settings) -> pipeline.RunSummary:
         if dead:
             summary.warnings.append(f"{dead} earlier run(s) ended without recording it (killed?); "
                                     "marked interrupted")
-        pipeline.remove_dead_partials(store, settings)
+        dashboard.remove_dead_partials(store, settings)
         with network.stop_on_signals(chain=True):  # SIGINT/SIGTERM stop every fetch at once, then end the run
             status = _ingest_and_classify(settings, store, summary)
         store.finish_run(run_id, status, summary.counts(), summary.details())
@@ -140,7 +141,7 @@ def run_with_settings(settings: Settings) -> pipeline.RunSummary:
     return summary
 
 
-def _record_end(store: Store, summary: pipeline.RunSummary, status: str) -> None:
+def _record_end(store: Store, summary: RunSummary, status: str) -> None:
     """Record how a run that did not complete ended, if the store lets us; else the next run marks it interrupted."""
     try:
         store.finish_run(summary.run_id, status, summary.counts(), summary.details())
@@ -149,7 +150,7 @@ def _record_end(store: Store, summary: pipeline.RunSummary, status: str) -> None
                                  str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
-def _ingest_and_classify(settings: Settings, store: Store, summary: pipeline.RunSummary) -> str:
+def _ingest_and_classify(settings: Settings, store: Store, summary: RunSummary) -> str:
     """Read and prepare without the run lock; check duplicates, store and classify holding it; then chart.
 
     Returns how the run ended: "completed", or "skipped" when the lock stayed taken for lock_wait seconds.
@@ -250,7 +251,7 @@ def _fetch_new_pages(store: Store, groups: list[list[fetch.PageRef]], options: f
     return batch, already
 
 
-def _publish(summary: pipeline.RunSummary) -> None:
+def _publish(summary: RunSummary) -> None:
     """Prefect artifacts of the run: the Markdown summary, this run's frame shares, the dashboard link."""
     logger = get_run_logger()
     try:

@@ -216,7 +216,8 @@ def cmd_status(args) -> int:
     from rhetoric.audit import load_audit
     from rhetoric.errors import StoreError
     from rhetoric.labels import load_frames
-    from rhetoric.pipeline import correction_evidence, live_status, model_languages, open_existing_store
+    from rhetoric.dashboard import live_status
+    from rhetoric.pipeline import correction_evidence, model_languages, open_existing_store
     from rhetoric.registry import Registry
 
     settings = _settings(args)
@@ -588,7 +589,8 @@ def cmd_label_import(args) -> int:
 
 
 def cmd_charts(args) -> int:
-    from rhetoric.pipeline import correction_evidence, open_existing_store, write_dashboard
+    from rhetoric.dashboard import write_dashboard
+    from rhetoric.pipeline import correction_evidence, open_existing_store
     from rhetoric.registry import Registry
 
     settings = _settings(args, out_dir=args.out)

@@ -48,6 +48,24 @@ class RawArticle:
         return digest.hexdigest()
 
 
+@dataclass
+class NewArticle:
+    """A cleaned, split article ready to store (rhetoric.prepare makes one from a RawArticle)."""
+
+    content_hash: str
+    sentences: list[str]
+    source: str
+    title: str | None = None
+    published: date | None = None
+    outlet: str | None = None
+    url: str | None = None
+    canonical_url: str | None = None
+    author: str | None = None
+    signature: str | None = None
+    fingerprint: str | None = None
+    language: str | None = None
+
+
 @dataclass(frozen=True)
 class Refusal:
     """An input that was not ingested, and why."""

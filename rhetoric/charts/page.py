@@ -139,7 +139,7 @@ def dashboard_html(data: DashboardData) -> str:
 def dashboard_template(data: DashboardData) -> PageTemplate:
     """The page cut where the last run is named: everything else on it depends only on the store's content,
     the model and the settings, so a run that changed none of them refills a kept template
-    (rhetoric.pipeline.write_dashboard) instead of drawing the charts again."""
+    (rhetoric.dashboard.write_dashboard) instead of drawing the charts again."""
     charts = {
         "chart-share": figures.share_over_time(data.trends, data.frame_titles, data.freq, data.model_changes,
                                                data.outlet_trends),

@@ -1,7 +1,7 @@
 """The dashboard page as a template: everything but its "Last run" line, refilled without drawing anything.
 
 Kept apart from rhetoric.charts.page so that a run that only refills a kept template
-(rhetoric.pipeline.write_dashboard) never imports plotly.
+(rhetoric.dashboard.write_dashboard) never imports plotly.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def last_run_text(run: dict | None) -> str:
     """'2026-11-29 20:31 UTC (this page's run)', from the runs table's row of the last run."""
     if not run:
         return "none recorded"
-    # a run writes this page before it records its end: pipeline.live_status tells that run ("writing")
+    # a run writes this page before it records its end: rhetoric.dashboard.live_status tells that run ("writing")
     # from another one in progress ("running") and from a dead one ("interrupted")
     status = {"writing": "this page's run", "running": "another run, in progress"}.get(
         run.get("status"), run.get("status", "unknown"))

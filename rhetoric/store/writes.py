@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from itertools import chain
 from typing import Iterable, Iterator, Sequence
 
@@ -19,29 +19,11 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from rhetoric.dedupe import canonical_url
 from rhetoric.errors import StoreError
-from rhetoric.ingest import Refusal
+from rhetoric.ingest import NewArticle, Refusal
 from rhetoric.store.schema import (
     BAND_COLUMNS, SENTENCE_COLUMNS, article_bands, article_sources, articles, band_rows, sentences,
 )
 from rhetoric.store.sql import insert_ignoring, insert_many, lookup, reason, select_in, utcnow
-
-
-@dataclass
-class NewArticle:
-    """A cleaned, split article ready to store."""
-
-    content_hash: str
-    sentences: list[str]
-    source: str
-    title: str | None = None
-    published: date | None = None
-    outlet: str | None = None
-    url: str | None = None
-    canonical_url: str | None = None
-    author: str | None = None
-    signature: str | None = None
-    fingerprint: str | None = None
-    language: str | None = None
 
 
 @dataclass

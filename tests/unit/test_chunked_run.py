@@ -8,7 +8,9 @@ import pytest
 
 from rhetoric.config import Settings, SourceSpec
 from rhetoric.ingest import IngestBatch, RawArticle, read_folder, read_folder_in_chunks
-from rhetoric.pipeline import RunSummary, classify_chunk, classify_stale, ingest, prepare_articles
+from rhetoric.pipeline import classify_chunk, classify_stale, ingest
+from rhetoric.prepare import prepare_articles
+from rhetoric.summary import RunSummary
 from rhetoric.registry import Registry
 from rhetoric.store import Store
 from rhetoric.store import NewArticle

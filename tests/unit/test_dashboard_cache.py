@@ -8,7 +8,7 @@ import pytest
 
 import rhetoric.trends
 from rhetoric.config import Settings
-from rhetoric.pipeline import TEMPLATE_FILE, write_dashboard
+from rhetoric.dashboard import TEMPLATE_FILE, write_dashboard
 from rhetoric.store import NewArticle, Store
 
 FRAMES = ["multipolarity", "peace_talks"]

@@ -11,7 +11,8 @@ from rhetoric.dedupe import (
     BANDS, MIN_WORDS, NUM_PERM, ROWS_PER_BAND, NearestStored, SignatureIndex, band_keys, canonical_url, choose_canonical,
     decode_signature, signature, similarity,
 )
-from rhetoric.pipeline import mark_repeats, nearest_stored, prepare_articles
+from rhetoric.prepare import prepare_articles
+from rhetoric.repeats import mark_repeats, nearest_stored
 from rhetoric.ingest import RawArticle
 from rhetoric.store import NewArticle, Store
 from rhetoric.store.migrations import backfill_bands
@@ -66,6 +67,19 @@ def test_signature_is_stable_text_of_fixed_length():
     assert first == again and first.startswith("mh3:")
     assert decode_signature(first).shape == (128,)
     assert decode_signature("mh3:abc") is None and decode_signature(first.replace("mh3:", "mh2:")) is None and decode_signature(None) is None
+
+
+def test_signature_and_band_keys_are_those_stored_by_earlier_versions():
+    # stored signatures and band keys are compared with new ones: computing them differently (another word
+    # hash, another shingle, a library's hash) would silently stop every stored article matching
+    body = ["Foreign ministers met in Geneva on Tuesday to discuss grain exports and port fees.",
+            "The talks, the third round this year, ended without a joint statement.",
+            "Officials from both delegations said they would meet again next month in Vienna.",
+            "Trade between the two countries fell by a fifth last year, customs figures show."]
+    text = signature(body)
+    assert text.startswith("mh3:E3JzAN7YYQG+GFAA2ECz")
+    assert hashlib.sha256(text.encode()).hexdigest() == "ca4f77ae297ec89bc2a154f6fe049e65b07b36cb736439a14966e9fe92ee9d2c"
+    assert band_keys(decode_signature(text)).ravel()[:2].tolist() == [-2312219122643771115, 3842015523444707846]
 
 
 def test_small_edits_stay_above_the_threshold_and_other_stories_far_below():

@@ -10,7 +10,7 @@ import pytest
 
 from rhetoric import parallel
 from rhetoric.ingest import RawArticle
-from rhetoric.pipeline import prepare_articles, prepare_chunk
+from rhetoric.prepare import prepare_articles, prepare_chunk
 from tests.http_fixtures import story
 
 TOPICS = ["talks", "trade", "summit", "energy", "visit"]

@@ -236,7 +236,7 @@ def test_the_run_lock_excludes_a_second_holder_until_its_process_is_killed(store
 
 def test_nul_bytes_from_a_source_are_dropped_and_the_article_stored(store):
     from rhetoric.ingest import RawArticle
-    from rhetoric.pipeline import prepare_articles
+    from rhetoric.prepare import prepare_articles
 
     raw = RawArticle(source="feed-item", text="Ministers met in Doha on Monday.\x00 They agreed to resume talks.",
                      title="Talks\x00 resume", outlet="Wire\x00")
