@@ -32,7 +32,6 @@ from typing import Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
-import pandas as pd
 
 SHINGLE_WORDS = 5
 NUM_PERM = 128
@@ -136,8 +135,8 @@ def signature(body: list[str]) -> str | None:
     words = _WORD.findall(" ".join(body).lower())
     if len(words) < MIN_WORDS:
         return None
-    codes, distinct = pd.factorize(np.array(words, dtype=object))  # hash each distinct word once
-    word_hashes = np.array([zlib.crc32(w.encode()) for w in distinct], dtype=np.uint64)[codes]
+    crc = {word: zlib.crc32(word.encode()) for word in set(words)}  # each distinct word hashed once
+    word_hashes = np.array([crc[word] for word in words], dtype=np.uint64)
     count = len(words) - SHINGLE_WORDS + 1
     mixed = np.zeros(count, dtype=np.uint64)
     for k in range(SHINGLE_WORDS):  # wrapping uint64 arithmetic: a polynomial hash of the shingle

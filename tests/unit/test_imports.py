@@ -47,3 +47,10 @@ def test_refilling_a_kept_dashboard_template_draws_nothing():
     loaded = loaded_after("from rhetoric.charts.template import PageTemplate, fill_last_run\n"
                           "fill_last_run(PageTemplate('<dd>', '</dd>'), {'status': 'writing', 'started': '2026-11-29'})")
     assert "rhetoric" in loaded and sorted(loaded & set(ON_USE)) == []
+
+
+def test_a_helper_preparing_a_chunk_loads_no_database_or_data_frame_library():
+    # helpers (rhetoric.parallel) import the function they run: the first chunk waits for them to be ready
+    loaded = loaded_after("import rhetoric.prepare")
+    assert "rhetoric" in loaded
+    assert sorted(loaded & {*ON_USE, "pandas", "sqlalchemy", "prefect"}) == []
