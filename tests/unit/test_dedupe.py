@@ -16,6 +16,7 @@ from rhetoric.repeats import mark_repeats, nearest_stored
 from rhetoric.ingest import RawArticle
 from rhetoric.store import NewArticle, Store
 from rhetoric.store.migrations import backfill_bands
+from rhetoric.store.schema import band_rows as rows_of_bands
 from tests.http_fixtures import story
 
 
@@ -304,3 +305,10 @@ def test_a_pair_agreeing_on_no_whole_band_is_no_match_whatever_its_similarity():
     assert nearest.matches() == {}
     nearest.compare(np.array([0]), np.array([9]), np.array([0]), query)
     assert nearest.matches() == {0: (9, 1.0)}
+
+
+def test_band_rows_come_in_key_order():
+    # inserted in key order, the primary key's index takes a chunk's rows in one pass
+    rows = rows_of_bands([(1, signature(body("first"))), (2, signature(body("second")))])
+    assert len(rows) == 2 * BANDS and rows == sorted(rows)
+    assert {article_id for _, article_id in rows} == {1, 2}
