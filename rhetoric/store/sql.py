@@ -71,12 +71,20 @@ def select_in(conn, table: Table, columns: Sequence[str], key: str, values: list
 
         if sqlite3.sqlite_version_info < (3, 32):  # older SQLite binds at most 999 parameters a statement
             size = min(size, 999)
-    for chunk in chunks(values, size if mark else 500):
-        if mark is None:  # other parameter styles: let SQLAlchemy bind them
+    if mark is None:  # other parameter styles: let SQLAlchemy bind them
+        for chunk in chunks(values, 500):
             yield conn.execute(select(*[table.c[c] for c in columns]).where(table.c[key].in_(chunk))).all()
-            continue
-        sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {key} IN ({', '.join([mark] * len(chunk))})"
-        yield conn.exec_driver_sql(sql, tuple(chunk)).all()
+        return
+    # the driver's own cursor, on conn's connection and in its transaction: plain tuples, without SQLAlchemy
+    # making a Row of each (a third of the time for the 50,000 rows of a chunk's sentences)
+    cursor = conn.connection.cursor()
+    try:
+        for chunk in chunks(values, size):
+            cursor.execute(f"SELECT {', '.join(columns)} FROM {table.name} "
+                           f"WHERE {key} IN ({', '.join([mark] * len(chunk))})", tuple(chunk))
+            yield cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def readable(languages: Sequence[str]):
