@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 from email.utils import format_datetime
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,10 +37,16 @@ class Route:
 
 @dataclass
 class NewsSite:
-    """A threaded HTTP server on 127.0.0.1, port chosen by the OS; routes may change while it runs."""
+    """A threaded HTTP server on 127.0.0.1, port chosen by the OS; routes may change while it runs.
+
+    gate, when given, is called with each request's path before it is answered, outside the
+    site's lock: a test that must hold requests back (until others arrive, or until it lets
+    them go) waits there.
+    """
 
     routes: dict[str, Route] = field(default_factory=dict)
     user_agents: list[str] = field(default_factory=list)
+    gate: Callable[[str], None] | None = None
 
     def __post_init__(self):
         site = self
@@ -86,6 +93,8 @@ class NewsSite:
 
     def _answer(self, request: BaseHTTPRequestHandler) -> None:
         path = urlsplit(request.path).path  # like a real site, ignore tracking parameters
+        if self.gate is not None:
+            self.gate(path)
         with self._lock:
             route = self.routes.get(path)
             self.user_agents.append(request.headers.get("User-Agent", ""))
@@ -106,8 +115,8 @@ class NewsSite:
                            location=route.location)
                 return
             self._send(request, route.status, route.content_type, body, trickle=route.trickle)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a timeout test): nothing to do
+        except ConnectionError:
+            pass  # the client gave up (a timeout test) or was killed: nothing to do
 
     @staticmethod
     def _send(request, status: int, content_type: str, body: bytes, location: str | None = None,

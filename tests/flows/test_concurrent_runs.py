@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from dataclasses import fields
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ import pytest
 from rhetoric.config import Settings
 from rhetoric.store import Store, metadata
 from tests.conftest import scratch_postgres_url
-from tests.http_fixtures import article_page, rss_feed, story
+from tests.http_fixtures import NewsSite, article_page, rss_feed, story
 from tests.project_fixtures import ROOT, make_project
 
 pytestmark = pytest.mark.slow
@@ -43,62 +42,47 @@ def write_article(folder: Path, name: str, title: str, sentences: list[str]) -> 
 
 
 class Site:
-    """127.0.0.1: feeds that answer only once every feed was asked for (or `patience` s passed), so two runs
-    that do not exclude each other are sure to overlap; pages at once; /hang answers when released."""
+    """127.0.0.1 (tests.http_fixtures.NewsSite): feeds that answer only once every feed was asked for (or
+    `patience` s passed), so two runs that do not exclude each other are sure to overlap; pages at once;
+    /hang answers when released."""
 
     def __init__(self, feeds: dict[str, str], pages: dict[str, str], patience: float = 10.0):
-        self.feeds, self.pages, self.patience = feeds, pages, patience
+        self.feeds, self.patience = set(feeds), patience
         self.asked: set[str] = set()
         self.arrived = threading.Condition()
         self.release = threading.Event()
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (the stdlib's name)
-                site.answer(self)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.web = NewsSite(gate=self._hold).__enter__()
+        for path, body in feeds.items():
+            self.add_feed(path, body)
+        for path, body in pages.items():
+            self.add_page(path, body)
 
     @property
     def netloc(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
+        return self.web.netloc
 
     def url(self, path: str) -> str:
-        return f"http://{self.netloc}{path}"
+        return self.web.url(path)
 
-    def answer(self, request) -> None:
-        path = request.path.split("?")[0]
+    def add_feed(self, path: str, body: str) -> None:
+        self.feeds.add(path)
+        self.web.add(path, body, content_type="application/rss+xml")
+
+    def add_page(self, path: str, body: str) -> None:
+        self.web.add(path, body)
+
+    def _hold(self, path: str) -> None:
         with self.arrived:
             self.asked.add(path)
             self.arrived.notify_all()
             if path in self.feeds:
-                self.arrived.wait_for(lambda: self.asked >= set(self.feeds), timeout=self.patience)
+                self.arrived.wait_for(lambda: self.asked >= self.feeds, timeout=self.patience)
         if path == "/hang":
             self.release.wait(timeout=120)
-        body = self.feeds.get(path) or self.pages.get(path)
-        if body is None:
-            request.send_response(404)
-            request.end_headers()
-            return
-        data = body.encode("utf-8")
-        try:
-            request.send_response(200)
-            request.send_header("Content-Type", "application/rss+xml" if path in self.feeds else "text/html")
-            request.send_header("Content-Length", str(len(data)))
-            request.end_headers()
-            request.wfile.write(data)
-        except ConnectionError:  # the killed run's connection
-            pass
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.web.__exit__(None, None, None)
 
 
 def configure(project: Path, db: str, feeds: list[str], site: Site, extra: str = "") -> None:
@@ -152,8 +136,8 @@ def test_two_projects_on_one_store_store_each_story_once(tmp_path, shared_db):
     site = Site(feeds={"/a.xml": "", "/b.xml": ""},
                 pages={"/a2": article_page("Port fees rise", story("port fees"), published="2024-06-01"),
                        "/b2": article_page("Grain convoy leaves", story("grain convoy"), published="2024-06-02")})
-    site.feeds["/a.xml"] = rss_feed("Wire A", [{"title": "Port fees", "link": site.url("/a2")}])
-    site.feeds["/b.xml"] = rss_feed("Wire B", [{"title": "Grain convoy", "link": site.url("/b2")}])
+    site.add_feed("/a.xml", rss_feed("Wire A", [{"title": "Port fees", "link": site.url("/a2")}]))
+    site.add_feed("/b.xml", rss_feed("Wire B", [{"title": "Grain convoy", "link": site.url("/b2")}]))
     projects = []
     for name, db, own, copy_of_wire in (("a", shared_db[0], 3, wire), ("b", shared_db[1], 4, copy)):
         (tmp_path / name).mkdir()
@@ -195,7 +179,7 @@ def test_a_run_killed_mid_run_is_marked_interrupted_by_the_next(tmp_path):
     project = make_project(tmp_path)
     db = project / "store.db"
     write_article(project / "wire", "first.txt", "A first story", random_story(5))
-    site.pages["/feed.xml"] = rss_feed("Hanging Wire", [{"title": "Held", "link": site.url("/hang")}])
+    site.add_page("/feed.xml", rss_feed("Hanging Wire", [{"title": "Held", "link": site.url("/hang")}]))
     configure(project, f"sqlite:///{db}", ["/feed.xml"], site)
     partial = project / "outputs" / "index.html.tmp"
     try:
