@@ -1,11 +1,11 @@
 """The store: the one door to the database (SQLAlchemy Core; SQLite by default, PostgreSQL-ready).
 
 Store is one object, cut by what is asked of it, a module each:
-- schema: the tables; migrations: creating them and upgrading stores made by earlier versions;
+- schema: the tables; upgrades: creating them and upgrading stores made by earlier versions;
 - writes: what a run asks before writing (known texts, addresses, near-duplicate candidates)
   and writing articles, their sources, sentences and band keys;
 - scoring: the sentences a model version has yet to score, and its predictions;
-- runs: the runs table and the run's locks;
+- ledger: the runs table and the run's locks;
 - reads: what the exports, the audit and the dashboard read;
 - sql: the chunked lookups and inserts they share.
 
@@ -24,9 +24,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from rhetoric.errors import StoreError
 from rhetoric.store.writes import AddResult, ArticleWrites, NewArticle
-from rhetoric.store.migrations import create_schema
+from rhetoric.store.upgrades import create_schema
 from rhetoric.store.reads import Reads
-from rhetoric.store.runs import RunLedger
+from rhetoric.store.ledger import RunLedger
 from rhetoric.store.schema import (
     article_bands, article_sources, articles, metadata, migrations, predictions, runs, sentences,
 )

@@ -15,7 +15,7 @@ from rhetoric.prepare import prepare_articles
 from rhetoric.repeats import mark_repeats, nearest_stored
 from rhetoric.ingest import RawArticle
 from rhetoric.store import NewArticle, Store
-from rhetoric.store.migrations import backfill_bands
+from rhetoric.store.upgrades import backfill_bands
 from rhetoric.store.schema import band_rows as rows_of_bands
 from tests.http_fixtures import story
 
