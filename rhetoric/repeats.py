@@ -33,11 +33,13 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
     addresses = [canonical_url(a.url) for a in prepared]
     stored_urls = store.known_urls(a for a in addresses if a)
     stored_hashes = store.known_hashes(a.content_hash for a in prepared)
-    stored_near = nearest_stored(store, [None if a.content_hash in stored_hashes or addresses[i] in stored_urls
-                                         else a.signature for i, a in enumerate(prepared)], threshold)
+    signed, values = decode_signatures([a.signature for a in prepared])  # decoded and keyed once, for both searches
+    keys = band_keys(values)
+    unknown = np.array([prepared[p].content_hash not in stored_hashes and addresses[p] not in stored_urls
+                        for p in signed.tolist()], dtype=bool)
+    stored_near = _nearest_of_values(store, signed[unknown], values[unknown], keys[unknown], threshold)
     index = SignatureIndex([], threshold)  # this batch's own stories
-    signed, values = decode_signatures([a.signature for a in prepared])  # decoded and keyed at once
-    decoded = dict(zip(signed.tolist(), zip(values, band_keys(values).tolist())))
+    decoded = dict(zip(signed.tolist(), zip(values, keys.tolist())))
     batch_urls: dict[str, int] = {}
     items = list(prepared)
     duplicate_of: dict[int, int] = {}
@@ -93,9 +95,15 @@ def nearest_stored(store: Store, signatures: list[str | None], threshold: float,
     their signatures are read and compared a chunk of articles at a time (rhetoric.dedupe.NearestStored).
     """
     positions, values = decode_signatures(signatures)
+    return _nearest_of_values(store, positions, values, band_keys(values), threshold, chunk)
+
+
+def _nearest_of_values(store: Store, positions: np.ndarray, values: np.ndarray, keys: np.ndarray, threshold: float,
+                       chunk: int = 5000) -> dict[int, tuple[int, float]]:
+    """nearest_stored for signatures decoded already: their positions, MinHash values and band keys."""
     if not len(positions):
         return {}
-    bands = BatchBands(band_keys(values))
+    bands = BatchBands(keys)
     found = [bands.pairs(found_keys, found_ids) for found_keys, found_ids in store.band_matches(bands.unique_keys())]
     rows, ids = split_pairs(np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64))
     nearest = NearestStored(values, threshold)
