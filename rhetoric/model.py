@@ -24,14 +24,15 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from rhetoric.errors import ModelError
-from rhetoric.features import NewsFeatures, keyword_hits, keyword_index, tokenise
+from rhetoric.features import NewsFeatures
+from rhetoric.scorer import PREDICT_CHUNK, calibrate
+from rhetoric.vectors import keyword_hits, keyword_index, tokenise
 from rhetoric.labels import Frame, label_matrix
 
 SEED = 20261122
 CV_FOLDS = 5
 MIN_POSITIVES = 3
 MIN_REPRESENTATIVE_POSITIVES = 15
-PREDICT_CHUNK = 4000
 class NBLogisticRegression(BaseEstimator, ClassifierMixin):
     """NB-SVM-style binary classifier: features scaled by their naive-Bayes log-count ratio."""
 
@@ -70,7 +71,7 @@ class Candidate:
     # "none": TF-IDF only (scikit-learn alone); "only": sentence embeddings alone; "beside": both
     # side by side. Anything but "none" needs the optional embeddings extra.
     embeddings: str = "none"
-    # 0/1 flags for each frame's topic words beside the n-grams (rhetoric.features.topic_flags)
+    # 0/1 flags for each frame's topic words beside the n-grams (rhetoric.vectors.topic_flags)
     topics: bool = False
 
 
@@ -176,11 +177,6 @@ def linear_weights(classifier: OneVsRestClassifier) -> tuple[np.ndarray, np.ndar
     width = next((len(c) for c in columns if c is not None), 0)
     weights = np.column_stack([np.zeros(width) if c is None else c for c in columns])
     return weights, np.array(intercepts)
-
-
-def calibrate(decision: np.ndarray, calibration: np.ndarray) -> np.ndarray:
-    """Apply per-frame Platt scaling: sigmoid(a * score + b)."""
-    return 1.0 / (1.0 + np.exp(-(decision * calibration[:, 0] + calibration[:, 1])))
 
 
 def fit_calibration(decision: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -4,8 +4,9 @@ Layout::
 
     models/champion.json                 {"champion": VERSION, "history": [{version, promoted_at, macro_f1}, ...]}
     models/VERSION/model.joblib          the pickled FrameModel
+    models/VERSION/scorer.npz            the same model as plain arrays, which scoring reads (rhetoric.scorer)
     models/VERSION/metadata.json         version, created, label hash, code and library versions,
-                                         thresholds, rates, metrics, SHA-256 of model.joblib
+                                         thresholds, rates, metrics, SHA-256 of model.joblib and scorer.npz
     models/VERSION/MODEL_CARD.md         intended use, training data, metrics per frame, known limits
 
 VERSION is YYYY.MM.DD-<first 8 hex of the label-set hash>, with -2, -3 ... appended
@@ -14,6 +15,11 @@ checks its SHA-256 and the scikit-learn version before unpickling, and reads onl
 owns: version names of that form, and files that resolve (links followed) inside models/.
 The SHA-256 catches a file changed after it was saved; it does not stop someone who can
 write to models/, who can rewrite the recorded hash as well.
+
+Scoring reads scorer.npz when a version has one: no code runs when it is loaded, and
+neither scikit-learn nor its version matter. Versions saved before it existed (and
+models with sentence embeddings) score through model.joblib; `Registry.add_scorer`
+writes the arrays for an older version.
 """
 
 from __future__ import annotations
@@ -39,12 +45,14 @@ from rhetoric.labels import Frame, label_matrix, label_set_hash, load_label_sets
 
 if TYPE_CHECKING:
     from rhetoric.model import FrameModel, TrainedModel
+    from rhetoric.scorer import LinearScorer
 # scikit-learn, joblib and rhetoric.model (a fifth of a second) are imported where a model is loaded, saved or
 # trained: commands and run steps that only read the registry's files do not pay for them
 
 POINTER = "champion.json"
 ARTIFACT = "model.joblib"
-_LOADED: dict[tuple[str, str], "LoadedModel"] = {}  # the last model loaded, by file and SHA-256
+SCORER = "scorer.npz"
+_LOADED: dict[tuple, "LoadedModel"] = {}  # the last model loaded, by file and SHA-256s
 METADATA = "metadata.json"
 # the languages of the training text: articles in any other language are stored but left unclassified
 LANGUAGES = ("en",)
@@ -55,27 +63,45 @@ RESTORE = "restore models/ from git (git checkout models/) or retrain with `rhet
 
 
 class LoadedModel:
-    """A verified model from the registry: its version, frames and metadata, and the model itself.
+    """A verified model from the registry: its version, frames and metadata, and what scores with it.
 
-    The artifact's SHA-256 is checked before this exists; the model is unpickled when it is
-    first used (Registry.load(lazy=True)), so a run with nothing to score never imports
-    scikit-learn and SciPy (1.3 s of a hand run). A file that is not a model of the recorded
-    frames is then refused, in one line, where it is first used.
+    The files' SHA-256s are checked before this exists; what scores is loaded when it is first
+    used (Registry.load(lazy=True)), so a run with nothing to score loads nothing. It is the
+    version's scorer.npz when it has one (numpy and SciPy's sparse matrices only), else its
+    unpickled model.joblib (scikit-learn, 0.8 s more). A file that is not a model of the
+    recorded frames is then refused, in one line, where it is first used.
     """
 
-    def __init__(self, version: str, frames: tuple[str, ...], metadata: dict, path: Path):
+    def __init__(self, version: str, frames: tuple[str, ...], metadata: dict, path: Path,
+                 scorer_path: Path | None = None):
         self.version, self.frames, self.metadata, self.path = version, frames, metadata, path
+        self.scorer_path = scorer_path
         self._model: FrameModel | None = None
+        self._scorer: LinearScorer | FrameModel | None = None
 
     @property
     def model(self) -> FrameModel:
+        """The unpickled FrameModel (scikit-learn's pipeline); scoring does not need it when a scorer exists."""
         if self._model is None:
+            _check_sklearn(self.path, self.metadata.get("libraries", {}).get("scikit-learn", "unknown"))
             self._model = _unpickle(self.path, self.frames)
         return self._model
 
+    @property
+    def scorer(self) -> LinearScorer | FrameModel:
+        """What predict scores with: the scorer.npz arrays, or the FrameModel of a version without them."""
+        if self._scorer is None:
+            if self.scorer_path is None:
+                self._scorer = self.model
+            else:
+                from rhetoric.scorer import LinearScorer
+
+                self._scorer = LinearScorer.load(self.scorer_path, self.frames, RESTORE)
+        return self._scorer
+
     def predict(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(labels bool (n, k), calibrated scores (n, k)), columns in self.frames order, thresholds applied."""
-        return self.model.predict(list(texts))
+        return self.scorer.predict(list(texts))
 
 
 class Registry:
@@ -101,10 +127,26 @@ class Registry:
         import joblib
 
         joblib.dump(trained.model, folder / ARTIFACT, compress=3)
-        metadata = {**metadata, "version": version, "sha256": _sha256(folder / ARTIFACT)}
+        metadata = {**metadata, "version": version, "sha256": _sha256(folder / ARTIFACT),
+                    **_save_scorer(trained.model, folder)}
         _write_json(folder / METADATA, metadata)
         (folder / CARD).write_text(model_card(metadata), encoding="utf-8")
         return version
+
+    def add_scorer(self, version: str) -> bool:
+        """Write scorer.npz for a version saved without one (its model.joblib is verified and unpickled first).
+
+        Returns False when the version has one already or its model cannot have one (embeddings).
+        """
+        metadata = self.check(version)
+        if metadata.get("scorer_sha256"):
+            return False
+        folder = self.root / version
+        model = _unpickle(folder / ARTIFACT, tuple(metadata.get("frames") or ()))
+        added = _save_scorer(model, folder)
+        if added:
+            _write_json(folder / METADATA, {**metadata, **added})
+        return bool(added)
 
     def _new_version(self, label_hash: str) -> str:
         base = f"{datetime.now(timezone.utc):%Y.%m.%d}-{label_hash[:8]}"
@@ -148,14 +190,14 @@ class Registry:
         path = self._owned(self.root / version / ARTIFACT)
         if not path.is_file():
             raise ModelError(f"{path}: the model file is missing; restore it from git or run `rhetoric train --force`")
-        found = _sha256(path)
-        if found != metadata.get("sha256"):
-            raise ModelError(
-                f"{path}: SHA-256 is {found[:16]}... but {METADATA} recorded {str(metadata.get('sha256'))[:16]}...; "
-                "the file changed after it was saved and loading it would run unverified code. "
-                "Restore it (git checkout models/) or retrain with `rhetoric train --force`."
-            )
-        _check_sklearn(path, metadata.get("libraries", {}).get("scikit-learn", "unknown"))
+        _check_sha256(path, metadata.get("sha256"), "loading it would run unverified code")
+        if metadata.get("scorer_sha256"):
+            scorer = self._owned(self.root / version / SCORER)
+            if not scorer.is_file():
+                raise ModelError(f"{scorer}: the scorer file is missing; {RESTORE}")
+            _check_sha256(scorer, metadata["scorer_sha256"], "its scores could not be trusted")
+        else:  # scored by unpickling: refused before a long job starts, not when it first scores
+            _check_sklearn(path, metadata.get("libraries", {}).get("scikit-learn", "unknown"))
         return metadata
 
     def load(self, version: str, lazy: bool = False) -> LoadedModel:
@@ -167,12 +209,13 @@ class Registry:
         """
         metadata = self.check(version)
         path = self.root / version / ARTIFACT
-        key = (str(path.resolve()), metadata["sha256"])
-        if key not in _LOADED:  # verified again above; unpickled once per process (preflight, then the run)
+        scorer = self.root / version / SCORER if metadata.get("scorer_sha256") else None
+        key = (str(path.resolve()), metadata["sha256"], metadata.get("scorer_sha256"))
+        if key not in _LOADED:  # verified again above; loaded once per process (preflight, then the run)
             _LOADED.clear()
-            _LOADED[key] = LoadedModel(version, tuple(metadata.get("frames") or ()), metadata, path)
+            _LOADED[key] = LoadedModel(version, tuple(metadata.get("frames") or ()), metadata, path, scorer)
         if not lazy:
-            _LOADED[key].model  # noqa: B018  unpickled and checked now
+            _LOADED[key].scorer  # noqa: B018  loaded and checked now
         return _LOADED[key]
 
     def verify(self) -> LoadedModel | None:
@@ -239,6 +282,27 @@ def _unpickle(path: Path, frames: tuple[str, ...]) -> FrameModel:
         raise ModelError(f"{path}: the model's frames {', '.join(model.frames)} differ from {METADATA}'s "
                          f"{', '.join(frames) or '(none)'}; {RESTORE}")
     return model
+
+
+def _save_scorer(model: FrameModel, folder: Path) -> dict:
+    """Write the model's scorer.npz when it can have one; the metadata entry recording its SHA-256, or {}."""
+    from rhetoric.scorer import LinearScorer
+
+    scorer = LinearScorer.from_model(model)
+    if scorer is None:
+        return {}
+    scorer.save(folder / SCORER)
+    return {"scorer_sha256": _sha256(folder / SCORER)}
+
+
+def _check_sha256(path: Path, recorded: object, risk: str) -> None:
+    found = _sha256(path)
+    if found != recorded:
+        raise ModelError(
+            f"{path}: SHA-256 is {found[:16]}... but {METADATA} recorded {str(recorded)[:16]}...; "
+            f"the file changed after it was saved and {risk}. "
+            "Restore it (git checkout models/) or retrain with `rhetoric train --force`."
+        )
 
 
 def _check_sklearn(path: Path, recorded: str) -> None:

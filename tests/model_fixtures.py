@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import random
 from pathlib import Path
 
@@ -116,3 +117,12 @@ def make_labels_dir(root: Path, shuffle: bool = False) -> Path:
     held = [r for r in corpus(3) if r["text"] not in train_texts]
     write_csv(labels / "eval" / "heldout.csv", held)
     return labels
+
+
+def without_scorer(models: Path, version: str) -> None:
+    """Make a saved version look saved before scorer.npz existed: scoring it unpickles model.joblib."""
+    (models / version / "scorer.npz").unlink()
+    path = models / version / "metadata.json"
+    meta = json.loads(path.read_text())
+    del meta["scorer_sha256"]
+    path.write_text(json.dumps(meta))

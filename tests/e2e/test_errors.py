@@ -12,6 +12,7 @@ import joblib
 import pytest
 
 from rhetoric.store import Store
+from tests.model_fixtures import without_scorer
 from tests.project_fixtures import make_project
 
 pytestmark = pytest.mark.slow
@@ -117,14 +118,21 @@ def _champion_linked_out(project: Path) -> None:
     (models / version).symlink_to(project.parent / "linked", target_is_directory=True)
 
 
-def _champion_artifact(project: Path, write) -> None:
-    """Replace the champion's model.joblib and record the new file's SHA-256, as anyone who can write models/ can."""
+def _champion_artifact(project: Path, write, name: str = "model.joblib") -> None:
+    """Replace a file of the champion and record its new SHA-256, as anyone who can write models/ can.
+
+    For model.joblib the champion also loses its scorer.npz, as a version saved before scorers
+    existed: only such a version is scored by unpickling.
+    """
     models = project / "models"
     version = json.loads((models / "champion.json").read_text())["champion"]
-    write(models / version / "model.joblib")
+    if name == "model.joblib":
+        without_scorer(models, version)
+    write(models / version / name)
     meta_path = models / version / "metadata.json"
     meta = json.loads(meta_path.read_text())
-    meta["sha256"] = hashlib.sha256((models / version / "model.joblib").read_bytes()).hexdigest()
+    meta["sha256" if name == "model.joblib" else "scorer_sha256"] = hashlib.sha256(
+        (models / version / name).read_bytes()).hexdigest()
     meta_path.write_text(json.dumps(meta))
 
 
@@ -143,6 +151,10 @@ TAMPERED = [
      "not a loadable joblib model file"),
     (lambda p: _champion_artifact(p, lambda f: f.write_text("not a pickle\n")), ["export", "trends", "--db", "{db}", "--out", "t.csv"],
      "not a loadable joblib model file"),
+    (lambda p: _champion_artifact(p, lambda f: f.write_text("not a zip\n"), "scorer.npz"), ["classify", "Talks now."],
+     "scorer.npz: not a readable scorer file"),
+    (lambda p: _champion_artifact(p, lambda f: f.write_bytes(b""), "scorer.npz"), ["label", "suggest"],
+     "scorer.npz: not a readable scorer file"),
 ]
 
 

@@ -13,7 +13,7 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model_fixtures import make_labels_dir  # noqa: E402
+from model_fixtures import make_labels_dir, without_scorer  # noqa: E402
 
 from rhetoric.errors import ModelError  # noqa: E402
 from rhetoric.labels import load_eval_labels, load_frames, load_labels  # noqa: E402
@@ -148,10 +148,11 @@ def test_tampered_artifact_is_refused(tmp_path, labelled, trained):
         registry.champion()
 
 
-def test_other_scikit_learn_version_is_refused(tmp_path, labelled, trained):
+def test_other_scikit_learn_version_is_refused_where_the_model_is_unpickled(tmp_path, labelled, trained):
     _, frames, table, held = labelled
     registry = Registry(tmp_path / "models")
     version = registry.save(trained, describe(trained, frames, table, held))
+    without_scorer(tmp_path / "models", version)  # scored from model.joblib (test_scorer: from scorer.npz)
     path = tmp_path / "models" / version / "metadata.json"
     meta = json.loads(path.read_text())
     meta["libraries"]["scikit-learn"] = "1.2.0"
@@ -290,7 +291,11 @@ def test_a_folder_not_named_like_a_version_is_not_listed(saved):
 
 
 def _replace_artifact(models: Path, version: str, write) -> None:
-    """Put other content in model.joblib and record its hash, as someone with write access could."""
+    """Put other content in model.joblib and record its hash, as someone with write access could.
+
+    The version loses its scorer.npz, so that loading it unpickles model.joblib (test_scorer covers the arrays).
+    """
+    without_scorer(models, version)
     path = models / version / "model.joblib"
     write(path)
     meta = json.loads((models / version / "metadata.json").read_text())
@@ -318,7 +323,10 @@ def test_a_model_whose_frames_differ_from_its_metadata_is_refused(saved):
     path = models / version / "metadata.json"
     meta = json.loads(path.read_text())
     path.write_text(json.dumps({**meta, "frames": meta["frames"][::-1]}))
-    with pytest.raises(ModelError, match=r"the model's frames .* differ from metadata\.json's"):
+    with pytest.raises(ModelError, match=r"scorer\.npz: the scorer's frames .* differ from metadata\.json's"):
+        registry.load(version)
+    without_scorer(models, version)
+    with pytest.raises(ModelError, match=r"model\.joblib: the model's frames .* differ from metadata\.json's"):
         registry.load(version)
 
 
