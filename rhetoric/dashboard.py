@@ -34,7 +34,7 @@ def write_dashboard(store: Store, settings: Settings, model_meta: dict | None, h
     key = _dashboard_key(store, titles, model_meta, history, evidence, settings.outlet_groups)
     template = _kept_template(settings, key)
     if template is None:
-        # imported here: plotly and scipy.stats take most of a second, and nothing before the dashboard needs them
+        # imported here: plotly and SciPy take most of a second, and nothing before the dashboard needs them
         from rhetoric.charts.page import dashboard_template
         from rhetoric.trends import dashboard_data
 

@@ -75,14 +75,19 @@ def adjust_share(share, tpr, fpr) -> np.ndarray:
 
 
 def exact_band(count, sentences, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
-    """Clopper-Pearson interval for count labelled out of sentences."""
-    from scipy.stats import beta as beta_dist  # imported on use: scipy.stats takes half a second to import
+    """Clopper-Pearson interval for count labelled out of sentences.
+
+    The beta quantiles come from scipy.special.betaincinv, which is what scipy.stats.beta.ppf
+    computes (the same numbers to the bit, checked on 40,000 intervals with SciPy 1.17), without
+    importing scipy.stats: that import alone takes 0.4-0.6 s of every run that redraws the dashboard.
+    """
+    from scipy.special import betaincinv  # imported on use
 
     count, sentences = np.asarray(count, float), np.asarray(sentences, float)
     tail = (1 - confidence) / 2
     with np.errstate(invalid="ignore", divide="ignore"):
-        low = beta_dist.ppf(tail, np.maximum(count, 1), np.maximum(sentences - count + 1, 1))
-        high = beta_dist.ppf(1 - tail, count + 1, np.maximum(sentences - count, 1))
+        low = betaincinv(np.maximum(count, 1), np.maximum(sentences - count + 1, 1), tail)
+        high = betaincinv(count + 1, np.maximum(sentences - count, 1), 1 - tail)
     low = np.where(count > 0, low, 0.0)
     high = np.where(count < sentences, high, 1.0)
     empty = sentences <= 0

@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # loaded where they are used: the dashboard (plotly, scipy.stats), loading or training a model (scikit-learn,
 # joblib, scipy), HTML pages (trafilatura, lxml) and feeds (feedparser)
@@ -41,6 +44,17 @@ def test_the_dashboard_still_finds_what_it_imports_on_use():
     loaded = loaded_after("from rhetoric.charts.page import dashboard_html\nfrom rhetoric.trends import exact_band\n"
                           "exact_band([1], [10])")
     assert {"plotly", "scipy"} <= loaded
+
+
+def test_the_dashboard_and_scoring_leave_scipy_stats_unloaded():
+    # scipy.stats alone takes 0.4-0.6 s to import: neither the intervals nor the champion's scorer need it
+    code = ("import sys\nfrom pathlib import Path\nfrom rhetoric.charts.page import dashboard_html\n"
+            "from rhetoric.trends import exact_band\nfrom rhetoric.registry import Registry\n"
+            "exact_band([1], [10])\nRegistry(Path('models')).champion().predict(['Sanctions are illegal.'])\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('scipy.stats', 'sklearn'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True,
+                            cwd=ROOT)
+    assert result.stdout.strip() == "[]"
 
 
 def test_refilling_a_kept_dashboard_template_draws_nothing():

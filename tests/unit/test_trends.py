@@ -87,6 +87,19 @@ def test_exact_band_matches_clopper_pearson_at_the_edges():
     assert low[1] == pytest.approx(0.05 ** (1 / 10)) and high[1] == 1
 
 
+def test_exact_band_is_the_beta_quantiles_of_scipy_stats():
+    from scipy.stats import beta
+
+    rng = np.random.default_rng(7)
+    sentences = rng.integers(1, 100_000, 2_000).astype(float)
+    count = np.floor(rng.random(2_000) * (sentences + 1))
+    low, high = exact_band(count, sentences, 0.9)
+    expected_low = np.where(count > 0, beta.ppf(0.05, np.maximum(count, 1), sentences - count + 1), 0.0)
+    expected_high = np.where(count < sentences, beta.ppf(0.95, count + 1, np.maximum(sentences - count, 1)), 1.0)
+    assert np.allclose(low, expected_low, rtol=1e-12, atol=0) and np.allclose(high, expected_high, rtol=1e-12, atol=0)
+    assert np.isnan(exact_band([0], [0])[0]).all()
+
+
 def true_shares(totals: pd.DataFrame, freq: str) -> pd.Series:
     """The share of sentences that really carry each frame, per (period, frame)."""
     period = period_starts(totals["published"], freq).dt.strftime("%Y-%m-%d")
