@@ -13,8 +13,7 @@ from collections import Counter
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from rhetoric.vectors import (TOKEN, FeatureSpace, keyword_hits, keyword_index, normalise_text,  # noqa: F401
-                              tokenise, topic_flags, topic_phrases)
+from rhetoric.vectors import TOKEN, FeatureSpace, keyword_index, normalise_text, tokenise, topic_phrases
 
 
 class NewsFeatures(FeatureSpace, BaseEstimator, TransformerMixin):

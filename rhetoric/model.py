@@ -25,7 +25,7 @@ from sklearn.svm import LinearSVC
 
 from rhetoric.errors import ModelError
 from rhetoric.features import NewsFeatures
-from rhetoric.scorer import PREDICT_CHUNK, calibrate
+from rhetoric.scorer import Scoring, calibrate
 from rhetoric.vectors import keyword_hits, keyword_index, tokenise
 from rhetoric.labels import Frame, label_matrix
 
@@ -127,7 +127,7 @@ def build_pipeline(candidate: Candidate, frames: Sequence[Frame]) -> Pipeline:
     return Pipeline([("features", features), ("classifier", OneVsRestClassifier(base))])
 
 
-class FrameModel:
+class FrameModel(Scoring):
     """A fitted pipeline plus per-frame Platt calibration and decision thresholds."""
 
     def __init__(self, pipeline: Pipeline, frames: Sequence[str], calibration: np.ndarray, thresholds: np.ndarray):
@@ -136,18 +136,8 @@ class FrameModel:
         self.calibration = np.asarray(calibration, dtype=float)
         self.thresholds = np.asarray(thresholds, dtype=float)
 
-    def scores(self, texts: Sequence[str]) -> np.ndarray:
-        """Calibrated probabilities, shape (n, k); computed in chunks, which keeps the matrices in cache."""
-        texts = list(texts)
-        chunks = [decision_scores(self.pipeline, texts[i:i + PREDICT_CHUNK]) for i in range(0, len(texts), PREDICT_CHUNK)]
-        if not chunks:
-            return np.zeros((0, len(self.frames)))
-        return calibrate(np.vstack(chunks), self.calibration)
-
-    def predict(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(labels bool (n, k), calibrated scores (n, k)), thresholds applied."""
-        scores = self.scores(texts)
-        return scores >= self.thresholds, scores
+    def decision(self, texts: list[str]) -> np.ndarray:
+        return decision_scores(self.pipeline, texts)
 
 
 def decision_scores(pipeline: Pipeline, texts: Sequence[str]) -> np.ndarray:

@@ -37,19 +37,24 @@ def calibrate(decision: np.ndarray, calibration: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(decision * calibration[:, 0] + calibration[:, 1])))
 
 
-class LinearScorer:
-    """Calibrated frame scores from a FeatureSpace and one linear model per frame."""
+class Scoring:
+    """Calibrated scores and labels from per-frame decision scores: what FrameModel and LinearScorer share.
 
-    def __init__(self, space: FeatureSpace, weights: np.ndarray, intercepts: np.ndarray, calibration: np.ndarray,
-                 thresholds: np.ndarray, frames: Sequence[str]):
-        self.space, self.weights, self.intercepts = space, weights, intercepts
-        self.calibration, self.thresholds, self.frames = calibration, thresholds, tuple(frames)
+    Subclasses set frames, calibration ((k, 2) Platt parameters) and thresholds, and define decision.
+    """
+
+    frames: tuple[str, ...]
+    calibration: np.ndarray
+    thresholds: np.ndarray
+
+    def decision(self, texts: list[str]) -> np.ndarray:
+        """Uncalibrated decision scores, shape (n, k)."""
+        raise NotImplementedError
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
-        """Calibrated probabilities, shape (n, k), computed PREDICT_CHUNK sentences at a time."""
+        """Calibrated probabilities, shape (n, k); computed in chunks, which keeps the matrices in cache."""
         texts = list(texts)
-        chunks = [np.asarray(self.space.transform(texts[i:i + PREDICT_CHUNK]) @ self.weights) + self.intercepts
-                  for i in range(0, len(texts), PREDICT_CHUNK)]
+        chunks = [self.decision(texts[i:i + PREDICT_CHUNK]) for i in range(0, len(texts), PREDICT_CHUNK)]
         if not chunks:
             return np.zeros((0, len(self.frames)))
         return calibrate(np.vstack(chunks), self.calibration)
@@ -58,6 +63,19 @@ class LinearScorer:
         """(labels bool (n, k), calibrated scores (n, k)), thresholds applied."""
         scores = self.scores(texts)
         return scores >= self.thresholds, scores
+
+
+class LinearScorer(Scoring):
+    """Calibrated frame scores from a FeatureSpace and one linear model per frame."""
+
+    def __init__(self, space: FeatureSpace, weights: np.ndarray, intercepts: np.ndarray, calibration: np.ndarray,
+                 thresholds: np.ndarray, frames: Sequence[str]):
+        self.space, self.weights, self.intercepts = space, weights, intercepts
+        self.calibration, self.thresholds, self.frames = calibration, thresholds, tuple(frames)
+
+    def decision(self, texts: list[str]) -> np.ndarray:
+        """The features' product with the (features x frames) weights, plus the intercepts."""
+        return np.asarray(self.space.transform(texts) @ self.weights) + self.intercepts
 
     @classmethod
     def from_model(cls, model: FrameModel) -> LinearScorer | None:

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from rhetoric.corpora import topic_pattern
-from rhetoric.features import NewsFeatures, tokenise, topic_flags, topic_phrases
+from rhetoric.features import NewsFeatures
+from rhetoric.vectors import tokenise, topic_flags, topic_phrases
 
 TOPICS = (("multipolar", "world order", "national currenc"), ("sanction", "coercive measure"),
           ("peace", "cease-fire"), ("the west", "nato"))

@@ -13,30 +13,15 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model_fixtures import make_labels_dir, without_scorer  # noqa: E402
+from model_fixtures import without_scorer  # noqa: E402
 
 from rhetoric.errors import ModelError  # noqa: E402
-from rhetoric.labels import load_eval_labels, load_frames, load_labels  # noqa: E402
 from rhetoric.labels import label_matrix  # noqa: E402
 from rhetoric.features import NewsFeatures, normalise_text  # noqa: E402
 from rhetoric.model import (CANDIDATES, DEFAULT_CANDIDATE, NBLogisticRegression,  # noqa: E402
-                            build_pipeline, check_trainable, choose_thresholds, decision_scores, keyword_baseline,
-                            train)
+                            build_pipeline, check_trainable, choose_thresholds, decision_scores, keyword_baseline)
 from rhetoric.registry import Registry, describe, ensure_champion  # noqa: E402
 from rhetoric.training import TrainOutcome, promotion_decision  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def labelled(tmp_path_factory):
-    folder = make_labels_dir(tmp_path_factory.mktemp("corpus"))
-    frames = load_frames(folder)
-    return folder, frames, load_labels(folder, frames), load_eval_labels(folder, frames)
-
-
-@pytest.fixture(scope="module")
-def trained(labelled):
-    _, frames, table, held = labelled
-    return train(table, frames)
 
 
 def test_trained_model_predicts_frames_with_calibrated_scores(labelled, trained):
@@ -230,16 +215,6 @@ def test_thresholds_come_from_the_random_sample_when_it_holds_enough_positives()
     # too few positives in the sample: every row decides
     _, few, _, _, sources = assess(decision, y, ["a"], np.r_[np.zeros(2790, bool), np.ones(10, bool)])
     assert few[0] == everywhere[0] and sources["a"]["rows"] == "all labels"
-
-
-@pytest.fixture
-def saved(tmp_path, labelled, trained):
-    """A registry under tmp_path/models holding one promoted version; (registry, version, models folder)."""
-    _, frames, table, held = labelled
-    registry = Registry(tmp_path / "models")
-    version = registry.save(trained, describe(trained, frames, table, held))
-    registry.promote(version, 0.9)
-    return registry, version, tmp_path / "models"
 
 
 def _point_champion_at(models: Path, name: str) -> None:

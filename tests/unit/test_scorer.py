@@ -17,37 +17,15 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model_fixtures import make_labels_dir, without_scorer  # noqa: E402
+from model_fixtures import without_scorer  # noqa: E402
 
 from rhetoric.errors import ModelError  # noqa: E402
-from rhetoric.labels import label_matrix, load_eval_labels, load_frames, load_labels  # noqa: E402
-from rhetoric.model import CANDIDATES, FrameModel, build_pipeline, train  # noqa: E402
+from rhetoric.labels import label_matrix  # noqa: E402
+from rhetoric.model import CANDIDATES, FrameModel, build_pipeline  # noqa: E402
 from rhetoric.registry import RESTORE, SCORER, Registry, describe  # noqa: E402
 from rhetoric.scorer import LinearScorer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def labelled(tmp_path_factory):
-    folder = make_labels_dir(tmp_path_factory.mktemp("corpus"))
-    frames = load_frames(folder)
-    return folder, frames, load_labels(folder, frames), load_eval_labels(folder, frames)
-
-
-@pytest.fixture(scope="module")
-def trained(labelled):
-    _, frames, table, held = labelled
-    return train(table, frames)
-
-
-@pytest.fixture
-def saved(tmp_path, labelled, trained):
-    _, frames, table, held = labelled
-    registry = Registry(tmp_path / "models")
-    version = registry.save(trained, describe(trained, frames, table, held))
-    registry.promote(version, 0.9)
-    return registry, version, tmp_path / "models"
 
 
 def _fitted(name, labelled) -> FrameModel:
