@@ -1,12 +1,27 @@
-"""Fixtures of the model tests: a small labelled corpus (tests/model_fixtures.py), a model trained on it, and
-that model saved in a registry."""
+"""Fixtures shared by the unit tests: a store on each database, a small labelled corpus
+(tests/model_fixtures.py), a model trained on it, and that model saved in a registry."""
 
 import pytest
 
 from rhetoric.labels import load_eval_labels, load_frames, load_labels
 from rhetoric.model import train
 from rhetoric.registry import Registry, describe
+from rhetoric.store import Store, metadata
+from tests.conftest import scratch_postgres_url
 from tests.model_fixtures import make_labels_dir
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """The same tests on SQLite and, when RHETORIC_TEST_POSTGRES_URL names a scratch database, PostgreSQL."""
+    if request.param == "sqlite":
+        s = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    else:
+        s = Store(scratch_postgres_url())
+        metadata.drop_all(s.engine)
+    s.create_schema()
+    yield s
+    s.close()
 
 
 @pytest.fixture(scope="module")

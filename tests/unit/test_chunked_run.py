@@ -16,7 +16,6 @@ from rhetoric.store import Store
 from rhetoric.store import NewArticle
 from tests.conftest import MODELS
 from tests.http_fixtures import story
-from tests.unit.test_store import store  # noqa: F401  (the same store on SQLite and PostgreSQL)
 
 
 def write_folder(folder, topics: dict[str, str]) -> SourceSpec:

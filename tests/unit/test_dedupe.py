@@ -170,7 +170,6 @@ def test_a_declared_canonical_link_never_makes_another_page_a_repeat(tmp_path, s
 
 # --- band keys in the store ---------------------------------------------------------------
 
-from tests.unit.test_store import store  # noqa: E402,F401  (the same store on SQLite and PostgreSQL)
 
 
 def words_body(rng, vocabulary: int = 3000, words: int = 80) -> list[str]:

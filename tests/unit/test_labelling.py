@@ -1,19 +1,15 @@
 """The labelling loop: suggestions the champion is least sure of, and imports from Label Studio and doccano."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model_fixtures import FRAMES_TOML  # noqa: E402
-
-from rhetoric.errors import InputError, LabelError  # noqa: E402
-from rhetoric.labelling import import_annotations, suggest  # noqa: E402
-from rhetoric.labels import load_frames, load_labels, spreadsheet_safe, unquote_cell  # noqa: E402
+from rhetoric.errors import InputError, LabelError
+from rhetoric.labelling import import_annotations, suggest
+from rhetoric.labels import load_frames, load_labels, spreadsheet_safe, unquote_cell
+from tests.model_fixtures import FRAMES_TOML
 
 
 class FixedModel:

@@ -1,16 +1,13 @@
 """Frames file and labelled CSVs: parsing, and a clear message for every kind of problem."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model_fixtures import FRAMES_TOML  # noqa: E402
-
-from rhetoric.errors import LabelError  # noqa: E402
-from rhetoric.labels import (check_disjoint, label_matrix, label_set_hash, load_eval_labels,  # noqa: E402
+from rhetoric.errors import LabelError
+from rhetoric.labels import (check_disjoint, label_matrix, label_set_hash, load_eval_labels,
                              load_frames, load_labels)
+from tests.model_fixtures import FRAMES_TOML
 
 HEADER = "text,frames,origin,batch\n"
 

@@ -4,7 +4,6 @@ import hashlib
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import joblib
@@ -12,16 +11,14 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model_fixtures import without_scorer  # noqa: E402
-
-from rhetoric.errors import ModelError  # noqa: E402
-from rhetoric.labels import label_matrix  # noqa: E402
-from rhetoric.features import NewsFeatures, normalise_text  # noqa: E402
-from rhetoric.model import (CANDIDATES, DEFAULT_CANDIDATE, NBLogisticRegression,  # noqa: E402
+from rhetoric.errors import ModelError
+from rhetoric.labels import label_matrix
+from rhetoric.features import NewsFeatures, normalise_text
+from rhetoric.model import (CANDIDATES, DEFAULT_CANDIDATE, NBLogisticRegression,
                             build_pipeline, check_trainable, choose_thresholds, decision_scores, keyword_baseline)
-from rhetoric.registry import Registry, describe, ensure_champion  # noqa: E402
-from rhetoric.training import TrainOutcome, promotion_decision  # noqa: E402
+from rhetoric.registry import Registry, describe, ensure_champion
+from rhetoric.training import TrainOutcome, promotion_decision
+from tests.model_fixtures import without_scorer
 
 
 def test_trained_model_predicts_frames_with_calibrated_scores(labelled, trained):

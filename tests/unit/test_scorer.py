@@ -16,14 +16,12 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model_fixtures import without_scorer  # noqa: E402
-
-from rhetoric.errors import ModelError  # noqa: E402
-from rhetoric.labels import label_matrix  # noqa: E402
-from rhetoric.model import CANDIDATES, FrameModel, build_pipeline  # noqa: E402
-from rhetoric.registry import RESTORE, SCORER, Registry, describe  # noqa: E402
-from rhetoric.scorer import LinearScorer  # noqa: E402
+from rhetoric.errors import ModelError
+from rhetoric.labels import label_matrix
+from rhetoric.model import CANDIDATES, FrameModel, build_pipeline
+from rhetoric.registry import RESTORE, SCORER, Registry, describe
+from rhetoric.scorer import LinearScorer
+from tests.model_fixtures import without_scorer
 
 ROOT = Path(__file__).resolve().parents[2]
 

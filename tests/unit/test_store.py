@@ -13,20 +13,6 @@ from sqlalchemy import text as sql_text
 import rhetoric.store
 from rhetoric.errors import StoreError
 from rhetoric.store import NewArticle, Store, metadata
-from tests.conftest import scratch_postgres_url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    """The same tests on SQLite and, when RHETORIC_TEST_POSTGRES_URL names a scratch database, PostgreSQL."""
-    if request.param == "sqlite":
-        s = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    else:
-        s = Store(scratch_postgres_url())
-        metadata.drop_all(s.engine)
-    s.create_schema()
-    yield s
-    s.close()
 
 
 def article(key: str, source: str | None = None, n: int = 3) -> NewArticle:
