@@ -1,6 +1,12 @@
 """The one exception family. The CLI catches RhetoricError once and prints its message."""
 
 
+def exception_line(exc: BaseException, limit: int = 160) -> str:
+    """An exception's type and message on one line (whitespace folded), cut to limit characters: for a refusal
+    that quotes what the library said."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:limit]
+
+
 class RhetoricError(Exception):
     """Base of every error the user can act on; the message says where, what, and what to do."""
 

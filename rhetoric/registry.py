@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from rhetoric import __version__
-from rhetoric.errors import ModelError
+from rhetoric.errors import ModelError, exception_line
 from rhetoric.card import model_card
 from rhetoric.evaluation import documents_of, row_weights, split_eval, strata_of, weighted_metrics, weighted_rates
 from rhetoric.labels import Frame, label_matrix, label_set_hash, load_label_sets
@@ -272,7 +272,7 @@ def _unpickle(path: Path, frames: tuple[str, ...]) -> FrameModel:
     try:
         model = joblib.load(path)
     except Exception as exc:  # unpickling fails in any way: bad bytes, truncation, a class renamed since
-        found = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        found = exception_line(exc)
         raise ModelError(f"{path}: not a loadable joblib model file ({found}); {RESTORE}") from None
     if not isinstance(model, FrameModel):
         kind = type(model)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from rhetoric.errors import ModelError
+from rhetoric.errors import ModelError, exception_line
 from rhetoric.vectors import FeatureSpace, keyword_index, topic_phrases
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ class LinearScorer(Scoring):
         except ModelError:
             raise
         except Exception as exc:  # not a zip, truncated, an object array, bad JSON: all one answer
-            found = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+            found = exception_line(exc)
             raise ModelError(f"{path}: not a readable scorer file ({found}); {restore}") from None
         if tuple(settings.get("frames", ())) != tuple(frames):
             raise ModelError(f"{path}: the scorer's frames {', '.join(settings.get('frames', ()))} differ from "
