@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from rhetoric.charts.page import dashboard_html
-from rhetoric.store import Store, articles, predictions
+from rhetoric.store import Store, articles, scores
 from rhetoric.trends import dashboard_data
 
 FRAMES = {"multipolarity": "Multipolarity", "anti_sanctions": "Anti-sanctions",
@@ -56,12 +56,9 @@ def populate(store: Store, n_sentences: int, seed: int = 0) -> None:
                             [(int(s), int(article_of[s - 1]), int(index_in[s - 1]),
                               f"Synthetic sentence {s} of article {article_of[s - 1]} for the benchmark.")
                              for s in ids])
-            for frame, p in zip(FRAMES, prevalence):
-                scores = rng.beta(0.5, 0.5 / p, len(ids))
-                cur.executemany(
-                    "INSERT INTO predictions (sentence_id, frame, score, label, model_version)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    [(int(s), frame, float(sc), int(sc >= 0.5), MODEL) for s, sc in zip(ids, scores)])
+            raw.commit()
+            drawn = np.column_stack([rng.beta(0.5, 0.5 / p, len(ids)) for p in prevalence])
+            store.write_predictions(ids.tolist(), FRAMES, drawn >= 0.5, drawn, MODEL, replace=False)
         raw.commit()
     finally:
         raw.close()
@@ -98,7 +95,7 @@ def main() -> None:
     store = Store(f"sqlite:///{path.resolve()}")
     store.create_schema()
     with store.engine.connect() as conn:
-        stored = conn.execute(select(func.count()).select_from(predictions)).scalar_one() // len(FRAMES)
+        stored = conn.execute(select(func.count()).select_from(scores)).scalar_one()
     if stored == 0:
         began = time.perf_counter()
         populate(store, args.sentences)

@@ -148,7 +148,7 @@ def _count(db: str) -> dict:
             "sources": one("SELECT count(*) FROM article_sources"),
             "sentences": one("SELECT count(*) FROM sentences"),
             "unscored": one("SELECT count(*) FROM sentences s WHERE NOT EXISTS "
-                            "(SELECT 1 FROM predictions p WHERE p.sentence_id = s.id)"),
+                            "(SELECT 1 FROM scores p WHERE p.sentence_id = s.id)"),
             "duplicate_hashes": one("SELECT count(*) - count(DISTINCT content_hash) FROM articles"),
             "runs": one("SELECT string_agg(status, ',' ORDER BY started) FROM runs"),
         }

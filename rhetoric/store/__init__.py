@@ -4,7 +4,7 @@ Store is one object, cut by what is asked of it, a module each:
 - schema: the tables; upgrades: creating them and upgrading stores made by earlier versions;
 - writes: what a run asks before writing (known texts, addresses, near-duplicate candidates)
   and writing articles, their sources, sentences and band keys;
-- scoring: the sentences a model version has yet to score, and its predictions;
+- scoring: the sentences a model version has yet to score, and its scores (frames: their columns);
 - ledger: the runs table and the run's locks;
 - reads: what the exports, the audit and the dashboard read;
 - sql: the chunked lookups and inserts they share.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text as sql_text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,12 +28,12 @@ from rhetoric.store.upgrades import create_schema
 from rhetoric.store.reads import Reads
 from rhetoric.store.ledger import RunLedger
 from rhetoric.store.schema import (
-    article_bands, article_sources, articles, metadata, migrations, predictions, runs, sentences,
+    article_bands, article_sources, articles, metadata, migrations, predictions, runs, scores, sentences,
 )
 from rhetoric.store.scoring import Scoring
 
 __all__ = ["AddResult", "NewArticle", "Store", "article_bands", "article_sources", "articles", "metadata",
-           "migrations", "predictions", "runs", "sentences"]
+           "migrations", "predictions", "runs", "scores", "sentences"]
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -63,6 +63,12 @@ class Store(ArticleWrites, Scoring, RunLedger, Reads):
     def create_schema(self) -> None:
         """Create the tables that do not exist yet, and bring a store made by an earlier version up to date."""
         create_schema(self.engine, self.url)
+
+    def drop_all(self) -> None:
+        """Drop the predictions view and every table: the store is empty, and create_schema starts it again."""
+        with self.engine.begin() as conn:
+            conn.execute(sql_text("DROP VIEW IF EXISTS predictions"))
+        metadata.drop_all(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import exists, func, select, text as sql_text
+from sqlalchemy import and_, case, func, select
 
-from rhetoric.store.schema import article_sources, articles, predictions, sentences
+from rhetoric.store.frames import scored_frames, stored_frames
+from rhetoric.store.schema import article_sources, articles, frame_columns, predictions, scores, scores_table, sentences
 from rhetoric.store.sql import select_in
 
 
@@ -21,14 +23,13 @@ class Reads:
                        sentences.c.idx, sentences.c.text)
                 .join(articles, articles.c.id == sentences.c.article_id)
                 .order_by(articles.c.id, sentences.c.idx))
-        preds = select(predictions.c.sentence_id, predictions.c.frame, predictions.c.label,
-                       predictions.c.score, predictions.c.model_version)
         with self.engine.connect() as conn:
+            present = set(stored_frames(conn))
             table = pd.DataFrame(conn.execute(base).all(), columns=[
                 "sentence_id", "source", "published", "outlet", "title", "url", "language", "idx", "text"])
-            scored = pd.DataFrame(conn.execute(preds).all(),
-                                  columns=["sentence_id", "frame", "label", "score", "model_version"])
-        return _widen(table, scored, frames)
+            kept = scores_table([f for f in frames if f in present])
+            scored = pd.DataFrame(conn.execute(select(*kept.c)).all(), columns=[c.name for c in kept.c])
+        return _widen(table, scored.set_index("sentence_id"), frames)
 
     def article_names(self, article_ids: Iterable[int]) -> dict[int, str]:
         """'"Title" (source)' of each stored article among these ids: how a run summary names a repeated story."""
@@ -57,56 +58,67 @@ class Reads:
     def article_frame_totals(self) -> pd.DataFrame:
         """One row per scored article and frame: its sentences, those labelled, and their summed score.
 
-        Only labelled predictions are aggregated (a few percent of the table), then articles
-        without a label for a frame get a zero row: 5x faster than grouping every prediction.
+        One pass over the scores table, every frame's sums side by side (a frame's columns
+        are empty for sentences scored by a model without it: the sums skip them).
         """
-        labelled = (select(sentences.c.article_id, predictions.c.frame, func.count(), func.sum(predictions.c.score))
-                    .select_from(predictions.join(sentences, sentences.c.id == predictions.c.sentence_id))
-                    .where(predictions.c.label == 1)
-                    .group_by(sentences.c.article_id, predictions.c.frame))
-        scored = (select(articles.c.id, articles.c.published, articles.c.outlet, articles.c.n_sentences)
-                  .where(exists(select(predictions.c.sentence_id)
-                                .join(sentences, sentences.c.id == predictions.c.sentence_id)
-                                .where(sentences.c.article_id == articles.c.id))))
-        # plain tuples: pandas asks every SQLAlchemy Row for a dtype first, which took half of this method
         with self.engine.connect() as conn:
-            counts = pd.DataFrame(list(map(tuple, conn.execute(labelled).all())),
-                                  columns=["article_id", "frame", "count", "score_sum"])
-            table = pd.DataFrame(list(map(tuple, conn.execute(scored).all())),
-                                 columns=["article_id", "published", "outlet", "sentences"])
-            frames = [f for (f,) in conn.execute(select(predictions.c.frame).distinct())]
-        grid = table.merge(pd.DataFrame({"frame": pd.Series(frames, dtype=object)}), how="cross")
-        counts["frame"] = counts["frame"].astype(object)
-        frame = grid.merge(counts, on=["article_id", "frame"], how="left").fillna({"count": 0, "score_sum": 0.0})
-        frame["published"] = pd.to_datetime(frame["published"])
-        frame["outlet"] = frame["outlet"].fillna("unknown")
-        return frame[["article_id", "published", "outlet", "frame", "sentences", "count", "score_sum"]].astype(
-            {"article_id": "int64", "sentences": "int64", "count": "int64", "score_sum": "float64"})
+            frames = scored_frames(conn)
+            table = scores_table(frames)
+            sums = []
+            for frame in frames:
+                score, label = (table.c[c] for c in frame_columns(frame))
+                sums += [func.coalesce(func.sum(label), 0), func.coalesce(func.sum(case((label == 1, score))), 0.0)]
+            query = (select(articles.c.id, articles.c.published, articles.c.outlet, articles.c.n_sentences, *sums)
+                     .select_from(table.join(sentences, sentences.c.id == table.c.sentence_id)
+                                  .join(articles, articles.c.id == sentences.c.article_id))
+                     .group_by(articles.c.id, articles.c.published, articles.c.outlet, articles.c.n_sentences)
+                     .order_by(articles.c.id))
+            # plain tuples: pandas asks every SQLAlchemy Row for a dtype first, which took half of this method
+            rows = list(map(tuple, conn.execute(query).all())) if frames else []
+        wide = pd.DataFrame(rows, columns=["article_id", "published", "outlet", "sentences",
+                                           *[f"{kind}:{f}" for f in frames for kind in ("count", "score_sum")]])
+        n = len(wide)
+        frame = pd.DataFrame({
+            "article_id": np.repeat(wide["article_id"].to_numpy(dtype="int64"), len(frames)),
+            "published": pd.to_datetime(np.repeat(wide["published"].to_numpy(dtype=object), len(frames))),
+            "outlet": np.repeat(wide["outlet"].fillna("unknown").to_numpy(dtype=object), len(frames)),
+            "frame": pd.Series(frames * n, dtype=object),
+            "sentences": np.repeat(wide["sentences"].to_numpy(dtype="int64"), len(frames)),
+            "count": wide[[f"count:{f}" for f in frames]].to_numpy(dtype="int64").reshape(-1),
+            "score_sum": wide[[f"score_sum:{f}" for f in frames]].to_numpy(dtype="float64").reshape(-1),
+        })
+        return frame
 
     def top_sentences(self, frame: str, limit: int = 200) -> pd.DataFrame:
         """The highest-scoring sentences labelled with this frame."""
-        query = (select(sentences.c.id, articles.c.id, articles.c.published, articles.c.outlet,
-                        articles.c.title, articles.c.url, articles.c.source, sentences.c.idx,
-                        sentences.c.text, predictions.c.score)
-                 .select_from(predictions.join(sentences, sentences.c.id == predictions.c.sentence_id)
-                              .join(articles, articles.c.id == sentences.c.article_id))
-                 .where(predictions.c.frame == frame, predictions.c.label == 1)
-                 .order_by(predictions.c.score.desc()).limit(limit))
+        columns = ["sentence_id", "article_id", "published", "outlet", "title", "url", "source", "idx", "text",
+                   "score"]
         with self.engine.connect() as conn:
-            table = pd.DataFrame(conn.execute(query).all(), columns=[
-                "sentence_id", "article_id", "published", "outlet", "title", "url", "source",
-                "idx", "text", "score"])
+            rows = []
+            if frame in stored_frames(conn):
+                table = scores_table([frame])
+                score, label = (table.c[c] for c in frame_columns(frame))
+                rows = conn.execute(
+                    select(sentences.c.id, articles.c.id, articles.c.published, articles.c.outlet, articles.c.title,
+                           articles.c.url, articles.c.source, sentences.c.idx, sentences.c.text, score)
+                    .select_from(table.join(sentences, sentences.c.id == table.c.sentence_id)
+                                 .join(articles, articles.c.id == sentences.c.article_id))
+                    .where(label == 1).order_by(score.desc()).limit(limit)).all()
+        table = pd.DataFrame(rows, columns=columns)
         table["published"] = pd.to_datetime(table["published"])
         return table
 
     def cooccurrence(self) -> pd.DataFrame:
-        """Sentences labelled with both frames of each pair (a frame with itself: its own count)."""
-        query = sql_text(
-            "SELECT a.frame AS frame_a, b.frame AS frame_b, COUNT(*) AS count "
-            "FROM predictions a JOIN predictions b ON a.sentence_id = b.sentence_id "
-            "WHERE a.label = 1 AND b.label = 1 AND a.frame <= b.frame GROUP BY a.frame, b.frame")
+        """Sentences labelled with both frames of each pair (a frame with itself: its own count), in one pass."""
         with self.engine.connect() as conn:
-            return pd.DataFrame(conn.execute(query).all(), columns=["frame_a", "frame_b", "count"])
+            frames = sorted(scored_frames(conn))
+            table = scores_table(frames)
+            pairs = [(a, b) for i, a in enumerate(frames) for b in frames[i:]]
+            both = [func.sum(case((and_(table.c[frame_columns(a)[1]] == 1, table.c[frame_columns(b)[1]] == 1), 1),
+                                  else_=0)) for a, b in pairs]
+            counts = conn.execute(select(*both)).one() if pairs else ()
+        return pd.DataFrame([(a, b, int(n)) for (a, b), n in zip(pairs, counts) if n],
+                            columns=["frame_a", "frame_b", "count"])
 
     def corpus_summary(self) -> dict:
         """Counts, date span, outlets, last run and model versions in use."""
@@ -118,7 +130,7 @@ class Reads:
             outlets = [o for (o,) in conn.execute(select(articles.c.outlet).distinct()
                                                   .order_by(articles.c.outlet)) if o]
             undated = conn.execute(select(func.count()).where(articles.c.published.is_(None))).scalar_one()
-            versions = [v for (v,) in conn.execute(select(predictions.c.model_version).distinct())]
+            versions = [v for (v,) in conn.execute(select(scores.c.model_version).distinct())]
             languages = {language: int(n) for language, n in conn.execute(
                 select(articles.c.language, func.count()).where(articles.c.language.is_not(None))
                 .group_by(articles.c.language))}
@@ -138,25 +150,29 @@ class Reads:
 
     def run_frame_counts(self, run_id: str) -> pd.DataFrame:
         """Per frame: sentences of the articles a run added that carry a prediction, and how many are labelled."""
-        query = (select(predictions.c.frame, func.count(), func.sum(predictions.c.label))
-                 .select_from(predictions.join(sentences, sentences.c.id == predictions.c.sentence_id)
-                              .join(articles, articles.c.id == sentences.c.article_id))
-                 .where(articles.c.run_id == run_id)
-                 .group_by(predictions.c.frame).order_by(predictions.c.frame))
         with self.engine.connect() as conn:
-            return pd.DataFrame(conn.execute(query).all(), columns=["frame", "sentences", "labelled"])
+            frames = sorted(scored_frames(conn))
+            table = scores_table(frames)
+            figures = [agg for f in frames for agg in (func.count(table.c[frame_columns(f)[0]]),
+                                                        func.coalesce(func.sum(table.c[frame_columns(f)[1]]), 0))]
+            query = (select(*figures)
+                     .select_from(table.join(sentences, sentences.c.id == table.c.sentence_id)
+                                  .join(articles, articles.c.id == sentences.c.article_id))
+                     .where(articles.c.run_id == run_id))
+            values = conn.execute(query).one() if frames else ()
+        rows = [(frame, int(values[2 * k]), int(values[2 * k + 1])) for k, frame in enumerate(frames)
+                if values[2 * k]]
+        return pd.DataFrame(rows, columns=["frame", "sentences", "labelled"])
 
 
 def _widen(table: pd.DataFrame, scored: pd.DataFrame, frames: Sequence[str]) -> pd.DataFrame:
-    frames = list(frames)
-    labels = scored.pivot(index="sentence_id", columns="frame", values="label")
-    scores = scored.pivot(index="sentence_id", columns="frame", values="score")
-    versions = scored.groupby("sentence_id")["model_version"].first()
     out = table.set_index("sentence_id")
     for frame in frames:
         # a sentence left unclassified (a language the model cannot read) keeps empty cells, not 0
-        out[frame] = labels[frame].reindex(out.index).astype("Int64") if frame in labels else pd.NA
+        label = frame_columns(frame)[1]
+        out[frame] = scored[label].reindex(out.index).astype("Int64") if label in scored else pd.NA
     for frame in frames:
-        out[f"score_{frame}"] = scores[frame].reindex(out.index) if frame in scores else float("nan")
-    out["model_version"] = versions.reindex(out.index)
+        score = frame_columns(frame)[0]
+        out[f"score_{frame}"] = scored[score].reindex(out.index).astype(float) if score in scored else float("nan")
+    out["model_version"] = scored["model_version"].reindex(out.index)
     return out.reset_index()

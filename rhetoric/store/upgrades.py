@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from sqlalchemy import inspect, select, text as sql_text
@@ -9,8 +10,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from rhetoric.errors import StoreError
+from rhetoric.store.frames import add_frames, make_view, stored_frames
 from rhetoric.store.schema import (
-    BAND_COLUMNS, BANDS_MIGRATION, WIDENED, article_bands, articles, band_rows, metadata, migrations,
+    BAND_COLUMNS, BANDS_MIGRATION, WIDENED, article_bands, articles, band_rows, frame_columns, metadata,
+    migrations,
 )
 from rhetoric.store.sql import insert_ignoring, insert_many, reason, utcnow
 
@@ -27,7 +30,7 @@ def create_schema(engine: Engine, url: str) -> None:
                 metadata.create_all(engine)
                 add_missing_columns(engine)
                 widen_limited_columns(engine)
-                drop_unused_indexes(engine)
+                move_predictions(engine)
                 backfill_bands(engine)
                 return
             except (IntegrityError, OperationalError, ProgrammingError) as exc:
@@ -70,12 +73,35 @@ def widen_limited_columns(engine: Engine) -> None:
             conn.execute(sql_text(index_sql))
 
 
-def drop_unused_indexes(engine: Engine) -> None:
-    """Drop the indexes earlier versions made and nothing uses (predictions.model_version), looking first: a
-    write on every open would wait for any run writing to the store."""
-    if any(i["name"] == "ix_predictions_model_version" for i in inspect(engine).get_indexes("predictions")):
-        with engine.begin() as conn:
-            conn.execute(sql_text("DROP INDEX IF EXISTS ix_predictions_model_version"))
+def move_predictions(engine: Engine) -> None:
+    """Give a store its predictions view; a store made before the scores table gets its predictions (a table
+    then, of one row per sentence and frame) moved into scores first, in one transaction.
+
+    Frames of names the taxonomy could not have (not lower-case letters, digits and '_') are
+    left behind: the current taxonomy has none of them, so the next run would drop them anyway.
+    """
+    inspector = inspect(engine)
+    if "predictions" in inspector.get_view_names():
+        return
+    with engine.begin() as conn:
+        if "predictions" not in inspector.get_table_names():
+            make_view(conn, stored_frames(conn))
+            return
+        frames = [frame for (frame,) in conn.execute(sql_text("SELECT DISTINCT frame FROM predictions ORDER BY frame"))
+                  if _FRAME_NAME.match(frame)]
+        add_frames(conn, frames, view=False)  # made below, once the table of the same name is gone
+        picks = ", ".join(f"MAX(CASE WHEN frame = '{frame}' THEN {kind} END)"
+                          for frame in frames for kind in ("score", "label"))
+        columns = ", ".join(column for frame in frames for column in frame_columns(frame))
+        if frames:
+            conn.execute(sql_text(f"INSERT INTO scores (sentence_id, model_version, {columns}) "
+                                  f"SELECT sentence_id, MAX(model_version), {picks} FROM predictions "
+                                  "GROUP BY sentence_id"))
+        conn.execute(sql_text("DROP TABLE predictions"))
+        make_view(conn, frames)
+
+
+_FRAME_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def backfill_bands(engine: Engine, batch_size: int = 5000) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from rhetoric.config import Settings
-from rhetoric.store import Store, metadata
+from rhetoric.store import Store
 from tests.conftest import scratch_postgres_url
 from tests.http_fixtures import NewsSite, article_page, rss_feed, story
 from tests.project_fixtures import ROOT, make_project
@@ -119,7 +119,7 @@ def shared_db(request, tmp_path) -> tuple[str, str]:
     if request.param == "postgresql":
         url = scratch_postgres_url()
         store = Store(url)
-        metadata.drop_all(store.engine)
+        store.drop_all()
         store.close()
         return url, url
     shared = tmp_path / "shared"

@@ -6,7 +6,7 @@ import pytest
 from rhetoric.labels import load_eval_labels, load_frames, load_labels
 from rhetoric.model import train
 from rhetoric.registry import Registry, describe
-from rhetoric.store import Store, metadata
+from rhetoric.store import Store
 from tests.conftest import scratch_postgres_url
 from tests.model_fixtures import make_labels_dir
 
@@ -18,7 +18,7 @@ def store(request, tmp_path):
         s = Store(f"sqlite:///{tmp_path / 'store.db'}")
     else:
         s = Store(scratch_postgres_url())
-        metadata.drop_all(s.engine)
+        s.drop_all()
     s.create_schema()
     yield s
     s.close()

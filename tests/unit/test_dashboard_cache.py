@@ -74,7 +74,7 @@ def test_any_change_draws_the_page_again(project, monkeypatch, change):
     elif change == "rescored":  # an interrupted classify finished by a later run: same sentences, more predictions
         store.write_predictions([1], FRAMES, np.array([[1, 1]]), np.array([[0.9, 0.9]]), "v1")
         with store.engine.begin() as conn:
-            conn.exec_driver_sql("DELETE FROM predictions WHERE sentence_id = 8")
+            conn.exec_driver_sql("DELETE FROM scores WHERE sentence_id = 8")
     elif change == "model":
         meta = {**META, "version": "v2"}
     elif change == "rates":

@@ -12,7 +12,7 @@ from sqlalchemy import text as sql_text
 
 import rhetoric.store
 from rhetoric.errors import StoreError
-from rhetoric.store import NewArticle, Store, metadata
+from rhetoric.store import NewArticle, Store
 
 
 def article(key: str, source: str | None = None, n: int = 3) -> NewArticle:
@@ -243,7 +243,7 @@ Store(sys.argv[1]).create_schema()
 
 def test_two_processes_opening_a_new_store_at_once_both_succeed(store):
     if store.engine.dialect.name == "postgresql":
-        metadata.drop_all(store.engine)
+        store.drop_all()
     else:
         store.close()
         os.remove(store.engine.url.database)
@@ -253,11 +253,55 @@ def test_two_processes_opening_a_new_store_at_once_both_succeed(store):
     assert [opener.returncode for opener in openers] == [0] * 4, errors
 
 
-def test_the_old_model_version_index_is_dropped_when_a_store_is_opened(store):
+def test_a_store_of_long_predictions_is_moved_to_one_row_per_sentence_when_opened(store):
+    """Stores made before the scores table kept a row per sentence and frame (with an index on model_version);
+    opening one moves them into scores, keeps every value, and leaves the same rows in the predictions view."""
     from sqlalchemy import inspect
 
+    store.add_articles([article("a", n=3)], "run-1")
     with store.engine.begin() as conn:
+        ids = [i for (i,) in conn.execute(sql_text("SELECT id FROM sentences ORDER BY id"))]
+        conn.execute(sql_text("DROP VIEW predictions"))
+        conn.execute(sql_text(
+            "CREATE TABLE predictions (sentence_id INTEGER NOT NULL REFERENCES sentences (id) ON DELETE CASCADE, "
+            "frame VARCHAR(64) NOT NULL, score FLOAT NOT NULL, label SMALLINT NOT NULL, "
+            "model_version VARCHAR(64) NOT NULL, PRIMARY KEY (sentence_id, frame))"))
         conn.execute(sql_text("CREATE INDEX ix_predictions_model_version ON predictions (model_version)"))
+        old = [(ids[0], "f1", 0.9, 1, "v1"), (ids[0], "f2", 0.25, 0, "v1"),
+               (ids[1], "f1", 0.125, 0, "v1"), (ids[1], "f2", 0.75, 1, "v1")]  # ids[2]: never scored
+        for row in old:
+            conn.execute(sql_text("INSERT INTO predictions VALUES (:i, :f, :s, :l, :v)"),
+                         dict(zip("ifslv", row)))
     again = Store(store.url)
     again.create_schema()
-    assert [i["name"] for i in inspect(again.engine).get_indexes("predictions")] == []
+    assert "predictions" in inspect(again.engine).get_view_names()
+    assert "predictions" not in inspect(again.engine).get_table_names()
+    with again.engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(sql_text("SELECT * FROM predictions ORDER BY sentence_id, frame"))] == old
+        assert conn.execute(sql_text("SELECT COUNT(*) FROM scores")).scalar_one() == 2
+    stale = [i for batch, _ in again.iter_stale("v1", ["f1", "f2"]) for i in batch]
+    assert stale == [ids[2]]
+    table = again.export_sentences(["f1", "f2"])
+    assert table["f1"].tolist()[:2] == [1, 0] and table["score_f2"].tolist()[:2] == [0.25, 0.75]
+    again.create_schema()  # opening it once more changes nothing
+    assert again.export_sentences(["f1", "f2"]).equals(table)
+    again.close()
+
+
+def test_frames_get_columns_when_first_scored_and_lose_them_when_dropped(store):
+    from sqlalchemy import inspect
+
+    store.add_articles([article("a", n=2)], "run-1")
+    (ids, _), = list(store.iter_stale("v1", ["f1"]))
+    store.write_predictions(ids, ["f1"], np.array([[1], [0]]), np.array([[0.9], [0.2]]), "v1")
+    # a new frame: every sentence is stale for the model that has it, until it scored them
+    assert [len(batch) for batch, _ in store.iter_stale("v2", ["f1", "f2"])] == [2]
+    assert not store.all_scored("v2", ["f1", "f2"], ["en"])
+    store.write_predictions(ids, ["f1", "f2"], np.array([[1, 1], [0, 0]]), np.array([[0.9, 0.8], [0.2, 0.1]]), "v2")
+    assert store.all_scored("v2", ["f1", "f2"], ["en"]) and list(store.iter_stale("v2", ["f1", "f2"])) == []
+    store.drop_other_frames(["f2"])
+    columns = {c["name"] for c in inspect(store.engine).get_columns("scores")}
+    assert columns == {"sentence_id", "model_version", "score_f2", "label_f2"}
+    assert store.article_frame_totals()["frame"].unique().tolist() == ["f2"]
+    with store.engine.connect() as conn:
+        assert conn.execute(sql_text("SELECT DISTINCT frame FROM predictions")).all() == [("f2",)]
