@@ -6,7 +6,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, exists, false, func, or_, select
 
 from rhetoric.store.frames import scored_frames, stored_frames
 from rhetoric.store.schema import article_sources, articles, frame_columns, predictions, scores, scores_table, sentences
@@ -58,36 +58,42 @@ class Reads:
     def article_frame_totals(self) -> pd.DataFrame:
         """One row per scored article and frame: its sentences, those labelled, and their summed score.
 
-        One pass over the scores table, every frame's sums side by side (a frame's columns
-        are empty for sentences scored by a model without it: the sums skip them).
+        Only sentences labelled with some frame are aggregated (a few percent of the scores),
+        every frame's sums side by side; articles without a label for a frame get a zero row.
         """
         with self.engine.connect() as conn:
             frames = scored_frames(conn)
             table = scores_table(frames)
+            labels = [table.c[frame_columns(f)[1]] for f in frames]
             sums = []
-            for frame in frames:
-                score, label = (table.c[c] for c in frame_columns(frame))
-                sums += [func.coalesce(func.sum(label), 0), func.coalesce(func.sum(case((label == 1, score))), 0.0)]
-            query = (select(articles.c.id, articles.c.published, articles.c.outlet, articles.c.n_sentences, *sums)
-                     .select_from(table.join(sentences, sentences.c.id == table.c.sentence_id)
-                                  .join(articles, articles.c.id == sentences.c.article_id))
-                     .group_by(articles.c.id, articles.c.published, articles.c.outlet, articles.c.n_sentences)
-                     .order_by(articles.c.id))
+            for frame, label in zip(frames, labels):
+                score = table.c[frame_columns(frame)[0]]
+                sums += [func.sum(label), func.sum(case((label == 1, score), else_=0.0))]
+            labelled = (select(sentences.c.article_id, *sums)
+                        .select_from(table.join(sentences, sentences.c.id == table.c.sentence_id))
+                        .where(or_(false(), *[label == 1 for label in labels]))
+                        .group_by(sentences.c.article_id))
+            scored = (select(articles.c.id, articles.c.published, articles.c.outlet, articles.c.n_sentences)
+                      .where(exists(select(table.c.sentence_id)
+                                    .join(sentences, sentences.c.id == table.c.sentence_id)
+                                    .where(sentences.c.article_id == articles.c.id)))
+                      .order_by(articles.c.id))
             # plain tuples: pandas asks every SQLAlchemy Row for a dtype first, which took half of this method
-            rows = list(map(tuple, conn.execute(query).all())) if frames else []
-        wide = pd.DataFrame(rows, columns=["article_id", "published", "outlet", "sentences",
-                                           *[f"{kind}:{f}" for f in frames for kind in ("count", "score_sum")]])
+            counts = list(map(tuple, conn.execute(labelled).all())) if frames else []
+            rows = list(map(tuple, conn.execute(scored).all())) if frames else []
+        named = [f"{kind}:{f}" for f in frames for kind in ("count", "score_sum")]
+        wide = pd.DataFrame(rows, columns=["article_id", "published", "outlet", "sentences"]).merge(
+            pd.DataFrame(counts, columns=["article_id", *named]), on="article_id", how="left")
         n = len(wide)
-        frame = pd.DataFrame({
+        return pd.DataFrame({
             "article_id": np.repeat(wide["article_id"].to_numpy(dtype="int64"), len(frames)),
             "published": pd.to_datetime(np.repeat(wide["published"].to_numpy(dtype=object), len(frames))),
             "outlet": np.repeat(wide["outlet"].fillna("unknown").to_numpy(dtype=object), len(frames)),
             "frame": pd.Series(frames * n, dtype=object),
             "sentences": np.repeat(wide["sentences"].to_numpy(dtype="int64"), len(frames)),
-            "count": wide[[f"count:{f}" for f in frames]].to_numpy(dtype="int64").reshape(-1),
-            "score_sum": wide[[f"score_sum:{f}" for f in frames]].to_numpy(dtype="float64").reshape(-1),
+            "count": wide[[f"count:{f}" for f in frames]].fillna(0).to_numpy(dtype="int64").reshape(-1),
+            "score_sum": wide[[f"score_sum:{f}" for f in frames]].fillna(0.0).to_numpy(dtype="float64").reshape(-1),
         })
-        return frame
 
     def top_sentences(self, frame: str, limit: int = 200) -> pd.DataFrame:
         """The highest-scoring sentences labelled with this frame."""
@@ -116,7 +122,8 @@ class Reads:
             pairs = [(a, b) for i, a in enumerate(frames) for b in frames[i:]]
             both = [func.sum(case((and_(table.c[frame_columns(a)[1]] == 1, table.c[frame_columns(b)[1]] == 1), 1),
                                   else_=0)) for a, b in pairs]
-            counts = conn.execute(select(*both)).one() if pairs else ()
+            any_label = or_(false(), *[table.c[frame_columns(f)[1]] == 1 for f in frames])
+            counts = conn.execute(select(*both).where(any_label)).one() if pairs else ()
         return pd.DataFrame([(a, b, int(n)) for (a, b), n in zip(pairs, counts) if n],
                             columns=["frame_a", "frame_b", "count"])
 
