@@ -277,7 +277,8 @@ def test_a_store_of_long_predictions_is_moved_to_one_row_per_sentence_when_opene
     assert "predictions" in inspect(again.engine).get_view_names()
     assert "predictions" not in inspect(again.engine).get_table_names()
     with again.engine.connect() as conn:
-        assert [tuple(r) for r in conn.execute(sql_text("SELECT * FROM predictions ORDER BY sentence_id, frame"))] == old
+        shown = conn.execute(sql_text("SELECT * FROM predictions ORDER BY sentence_id, frame"))
+        assert [tuple(row) for row in shown] == old
         assert conn.execute(sql_text("SELECT COUNT(*) FROM scores")).scalar_one() == 2
     stale = [i for batch, _ in again.iter_stale("v1", ["f1", "f2"]) for i in batch]
     assert stale == [ids[2]]
