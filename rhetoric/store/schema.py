@@ -74,6 +74,7 @@ migrations = Table(
     Column("applied_at", DateTime(timezone=True), nullable=False),
 )
 BANDS_MIGRATION = "article_bands"
+SCORES_MIGRATION = "scores"  # the predictions table moved into scores (rhetoric.store.upgrades.move_predictions)
 
 # columns earlier versions limited in length (PostgreSQL enforced it; SQLite never did)
 WIDENED = (("articles", "outlet"), ("article_sources", "outlet"), ("article_sources", "canonical_url"))

@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, S
 from rhetoric.errors import StoreError
 from rhetoric.store.frames import add_frames, make_view, stored_frames
 from rhetoric.store.schema import (
-    BAND_COLUMNS, BANDS_MIGRATION, WIDENED, article_bands, articles, band_rows, frame_columns, metadata,
-    migrations,
+    BAND_COLUMNS, BANDS_MIGRATION, SCORES_MIGRATION, WIDENED, article_bands, articles, band_rows, frame_columns,
+    metadata, migrations,
 )
 from rhetoric.store.sql import insert_ignoring, insert_many, reason, utcnow
 
@@ -77,14 +77,21 @@ def move_predictions(engine: Engine) -> None:
     """Give a store its predictions view; a store made before the scores table gets its predictions (a table
     then, of one row per sentence and frame) moved into scores first, in one transaction.
 
-    Frames of names the taxonomy could not have (not lower-case letters, digits and '_') are
-    left behind: the current taxonomy has none of them, so the next run would drop them anyway.
+    The transaction first records the move in migrations: processes opening the store at
+    once queue there (a writer of the same row waits for the one before to commit; on SQLite
+    the write lock does the same), so each looks after the one before it is done, and only
+    the first moves anything. Frames of names the taxonomy could not
+    have (not lower-case letters, digits and '_') are left behind: the current taxonomy has
+    none of them, so the next run would drop them anyway.
     """
-    inspector = inspect(engine)
-    if "predictions" in inspector.get_view_names():
+    if "predictions" in inspect(engine).get_view_names():
         return
     with engine.begin() as conn:
-        if "predictions" not in inspector.get_table_names():
+        conn.execute(insert_ignoring(engine, migrations).values(name=SCORES_MIGRATION, applied_at=utcnow()))
+        present = inspect(conn)  # looked at after the queue: what an opener before this one committed
+        if "predictions" in present.get_view_names():
+            return
+        if "predictions" not in present.get_table_names():
             make_view(conn, stored_frames(conn))
             return
         frames = [frame for (frame,) in conn.execute(sql_text("SELECT DISTINCT frame FROM predictions ORDER BY frame"))

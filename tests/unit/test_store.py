@@ -253,15 +253,23 @@ def test_two_processes_opening_a_new_store_at_once_both_succeed(store):
     assert [opener.returncode for opener in openers] == [0] * 4, errors
 
 
-def test_a_store_of_long_predictions_is_moved_to_one_row_per_sentence_when_opened(store):
-    """Stores made before the scores table kept a row per sentence and frame (with an index on model_version);
-    opening one moves them into scores, keeps every value, and leaves the same rows in the predictions view."""
-    from sqlalchemy import inspect
+def test_four_processes_opening_an_old_store_at_once_move_its_predictions_once(store):
+    _, old = make_old_store(store)
+    openers = [subprocess.Popen([sys.executable, "-c", CREATE_SCHEMA, store.url], stderr=subprocess.PIPE, text=True)
+               for _ in range(4)]
+    errors = [opener.communicate(timeout=120)[1] for opener in openers]
+    assert [opener.returncode for opener in openers] == [0] * 4, errors
+    assert shown_predictions(store) == old
 
+
+def make_old_store(store) -> tuple[list[int], list[tuple]]:
+    """Turn the store into one made before the scores table: a predictions table of one row per sentence and
+    frame, with the index on model_version earlier versions made. The sentence ids and those rows."""
     store.add_articles([article("a", n=3)], "run-1")
     with store.engine.begin() as conn:
         ids = [i for (i,) in conn.execute(sql_text("SELECT id FROM sentences ORDER BY id"))]
         conn.execute(sql_text("DROP VIEW predictions"))
+        conn.execute(sql_text("DELETE FROM migrations WHERE name = 'scores'"))
         conn.execute(sql_text(
             "CREATE TABLE predictions (sentence_id INTEGER NOT NULL REFERENCES sentences (id) ON DELETE CASCADE, "
             "frame VARCHAR(64) NOT NULL, score FLOAT NOT NULL, label SMALLINT NOT NULL, "
@@ -272,13 +280,26 @@ def test_a_store_of_long_predictions_is_moved_to_one_row_per_sentence_when_opene
         for row in old:
             conn.execute(sql_text("INSERT INTO predictions VALUES (:i, :f, :s, :l, :v)"),
                          dict(zip("ifslv", row)))
+    return ids, old
+
+
+def shown_predictions(store) -> list[tuple]:
+    with store.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(sql_text("SELECT * FROM predictions ORDER BY sentence_id, frame"))]
+
+
+def test_a_store_of_long_predictions_is_moved_to_one_row_per_sentence_when_opened(store):
+    """Stores made before the scores table kept a row per sentence and frame (with an index on model_version);
+    opening one moves them into scores, keeps every value, and leaves the same rows in the predictions view."""
+    from sqlalchemy import inspect
+
+    ids, old = make_old_store(store)
     again = Store(store.url)
     again.create_schema()
     assert "predictions" in inspect(again.engine).get_view_names()
     assert "predictions" not in inspect(again.engine).get_table_names()
+    assert shown_predictions(again) == old
     with again.engine.connect() as conn:
-        shown = conn.execute(sql_text("SELECT * FROM predictions ORDER BY sentence_id, frame"))
-        assert [tuple(row) for row in shown] == old
         assert conn.execute(sql_text("SELECT COUNT(*) FROM scores")).scalar_one() == 2
     stale = [i for batch, _ in again.iter_stale("v1", ["f1", "f2"]) for i in batch]
     assert stale == [ids[2]]
