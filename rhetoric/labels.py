@@ -25,7 +25,7 @@ EVAL_DIR = "eval"
 REQUIRED_COLUMNS = ("text", "frames")
 ORIGINS = ("seed", "written", "imported", "reviewed", "corpus", "audit")
 FRAME_SEPARATOR = ";"
-_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+FRAME_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # a frame's machine name; the store names columns after it
 COLUMNS = ["text", "frames", "origin", "batch", "file", "line"]
 
 
@@ -75,7 +75,7 @@ def _parse_frame(path: Path, index: int, entry: object, problems: list[str]) -> 
         problems.append(f"{where}: expected a table with name, title, description, keywords")
         return None
     name = entry.get("name")
-    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not FRAME_NAME.match(name):
         problems.append(f"{where}: name must be lower-case letters, digits and '_', found {name!r}")
         return None
     where = f"{path}: frame {name!r}"

@@ -4,7 +4,8 @@ predictions view over them.
 A frame's columns (schema.frame_columns) are added when a model with that frame first
 writes its scores, and dropped when the taxonomy no longer has it; the predictions view
 (one row per sentence and frame, as earlier versions stored them) is made again each time.
-Callers hold the run lock, so one process at a time changes them.
+Runs change them holding the run lock, and the move of an older store's predictions
+(rhetoric.store.upgrades) queues on its migrations row: one process at a time.
 """
 
 from __future__ import annotations

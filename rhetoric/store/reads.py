@@ -9,7 +9,9 @@ import pandas as pd
 from sqlalchemy import and_, case, exists, false, func, or_, select
 
 from rhetoric.store.frames import scored_frames, stored_frames
-from rhetoric.store.schema import article_sources, articles, frame_columns, predictions, scores, scores_table, sentences
+from rhetoric.store.schema import (
+    article_sources, articles, frame_columns, frame_label, frame_score, predictions, scores, scores_table, sentences,
+)
 from rhetoric.store.sql import select_in
 
 
@@ -64,11 +66,10 @@ class Reads:
         with self.engine.connect() as conn:
             frames = scored_frames(conn)
             table = scores_table(frames)
-            labels = [table.c[frame_columns(f)[1]] for f in frames]
+            labels = [frame_label(table, f) for f in frames]
             sums = []
             for frame, label in zip(frames, labels):
-                score = table.c[frame_columns(frame)[0]]
-                sums += [func.sum(label), func.sum(case((label == 1, score), else_=0.0))]
+                sums += [func.sum(label), func.sum(case((label == 1, frame_score(table, frame)), else_=0.0))]
             labelled = (select(sentences.c.article_id, *sums)
                         .select_from(table.join(sentences, sentences.c.id == table.c.sentence_id))
                         .where(or_(false(), *[label == 1 for label in labels]))
@@ -103,7 +104,7 @@ class Reads:
             rows = []
             if frame in stored_frames(conn):
                 table = scores_table([frame])
-                score, label = (table.c[c] for c in frame_columns(frame))
+                score, label = frame_score(table, frame), frame_label(table, frame)
                 rows = conn.execute(
                     select(sentences.c.id, articles.c.id, articles.c.published, articles.c.outlet, articles.c.title,
                            articles.c.url, articles.c.source, sentences.c.idx, sentences.c.text, score)
@@ -120,9 +121,9 @@ class Reads:
             frames = sorted(scored_frames(conn))
             table = scores_table(frames)
             pairs = [(a, b) for i, a in enumerate(frames) for b in frames[i:]]
-            both = [func.sum(case((and_(table.c[frame_columns(a)[1]] == 1, table.c[frame_columns(b)[1]] == 1), 1),
-                                  else_=0)) for a, b in pairs]
-            any_label = or_(false(), *[table.c[frame_columns(f)[1]] == 1 for f in frames])
+            both = [func.sum(case((and_(frame_label(table, a) == 1, frame_label(table, b) == 1), 1), else_=0))
+                    for a, b in pairs]
+            any_label = or_(false(), *[frame_label(table, f) == 1 for f in frames])
             counts = conn.execute(select(*both).where(any_label)).one() if pairs else ()
         return pd.DataFrame([(a, b, int(n)) for (a, b), n in zip(pairs, counts) if n],
                             columns=["frame_a", "frame_b", "count"])
@@ -160,8 +161,8 @@ class Reads:
         with self.engine.connect() as conn:
             frames = sorted(scored_frames(conn))
             table = scores_table(frames)
-            figures = [agg for f in frames for agg in (func.count(table.c[frame_columns(f)[0]]),
-                                                        func.coalesce(func.sum(table.c[frame_columns(f)[1]]), 0))]
+            figures = [agg for f in frames for agg in (func.count(frame_score(table, f)),
+                                                        func.coalesce(func.sum(frame_label(table, f)), 0))]
             query = (select(*figures)
                      .select_from(table.join(sentences, sentences.c.id == table.c.sentence_id)
                                   .join(articles, articles.c.id == sentences.c.article_id))

@@ -113,9 +113,19 @@ predictions = Table(
 
 
 def frame_columns(frame: str) -> tuple[str, str]:
-    """The score and label columns of a frame in the scores table (frame names are lower-case letters, digits
-    and '_', starting with a letter: rhetoric.labels)."""
+    """The score and label columns' names of a frame in the scores table (frame names are lower-case letters,
+    digits and '_', starting with a letter: rhetoric.labels.FRAME_NAME)."""
     return SCORE_PREFIX + frame, LABEL_PREFIX + frame
+
+
+def frame_score(table: Table, frame: str) -> Column:
+    """A frame's score column of scores_table()."""
+    return table.c[SCORE_PREFIX + frame]
+
+
+def frame_label(table: Table, frame: str) -> Column:
+    """A frame's label column of scores_table()."""
+    return table.c[LABEL_PREFIX + frame]
 
 
 def scores_table(frames: Sequence[str]) -> Table:

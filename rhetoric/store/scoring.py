@@ -14,7 +14,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from rhetoric.errors import StoreError
 from rhetoric.store.frames import add_frames, drop_frames, stored_frames
-from rhetoric.store.schema import articles, frame_columns, scores as score_rows, scores_table, sentences
+from rhetoric.store.schema import (
+    articles, frame_label, frame_score, scores as score_rows, scores_table, sentences,
+)
 from rhetoric.store.sql import chunks, insert_many, readable, select_in
 
 
@@ -31,15 +33,12 @@ class Scoring:
         a store of millions of sentences is never in memory at once, and scores written
         between batches do not disturb the reading.
         """
-        with self.engine.connect() as conn:
-            table = scores_table(frames) if set(frames) <= set(stored_frames(conn)) else None
-        # a sentence is done when its row is this version's and has a score for every frame
-        done = (exists().where(table.c.sentence_id == sentences.c.id, table.c.model_version == model_version,
-                               *[table.c[frame_columns(f)[0]].is_not(None) for f in frames])
-                if table is not None else None)
         query = select(sentences.c.id, sentences.c.text)
-        if done is not None:
-            query = query.where(~done)
+        with self.engine.connect() as conn:
+            if set(frames) <= set(stored_frames(conn)):  # else no sentence has a score for every frame yet
+                table = scores_table(frames)
+                query = query.where(~exists().where(table.c.sentence_id == sentences.c.id,
+                                                    _complete(table, model_version, frames)))
         if languages is not None:
             query = query.join(articles, articles.c.id == sentences.c.article_id).where(readable(languages))
         last = None
@@ -72,21 +71,18 @@ class Scoring:
         frames = list(frames)
         values = np.asarray(scores, dtype=float).reshape(len(sentence_ids), len(frames))
         flags = np.asarray(labels).astype(bool).astype(int).reshape(len(sentence_ids), len(frames))
-        columns = ["sentence_id", "model_version"]
-        for frame in frames:
-            columns += frame_columns(frame)
-        # per row: id, version, then each frame's score and label side by side
-        paired = np.empty((len(sentence_ids), 2 * len(frames)), dtype=object)
-        paired[:, 0::2], paired[:, 1::2] = values.tolist(), flags.tolist()
+        table = scores_table(frames)
+        columns = ["sentence_id", "model_version", *[frame_score(table, f).name for f in frames],
+                   *[frame_label(table, f).name for f in frames]]
         rows = list(zip(np.asarray(sentence_ids, dtype=np.int64).tolist(), [model_version] * len(sentence_ids),
-                        *paired.T.tolist()))
+                        *values.T.tolist(), *flags.T.tolist()))
         try:
             with self.engine.begin() as conn:
                 add_frames(conn, frames)
                 if replace:
                     for chunk in chunks(list(sentence_ids), 500):
                         conn.execute(score_rows.delete().where(score_rows.c.sentence_id.in_(chunk)))
-                insert_many(conn, scores_table(frames), columns, rows)
+                insert_many(conn, table, columns, rows)
         except SQLAlchemyError as exc:
             raise StoreError(f"could not write predictions (none of this batch was kept): {exc}") from None
 
@@ -122,15 +118,15 @@ class Scoring:
             if not set(frames) <= set(stored_frames(conn)):
                 return not conn.execute(to_score).scalar_one()
             table = scores_table(frames)
-            made = (select(func.count()).select_from(table)
-                    .where(and_(table.c.model_version == model_version,
-                                *[table.c[frame_columns(f)[0]].is_not(None) for f in frames])))
+            made = select(func.count()).select_from(table).where(_complete(table, model_version, frames))
             return conn.execute(made).scalar_one() >= conn.execute(to_score).scalar_one()
 
     def drop_other_frames(self, frames: Sequence[str]) -> None:
         """Delete the scores and labels of frames the current taxonomy no longer has."""
-        with self.engine.connect() as conn:
-            gone = [frame for frame in stored_frames(conn) if frame not in set(frames)]
-        if gone:
-            with self.engine.begin() as conn:
-                drop_frames(conn, gone)
+        with self.engine.begin() as conn:
+            drop_frames(conn, [frame for frame in stored_frames(conn) if frame not in set(frames)])
+
+
+def _complete(table, model_version: str, frames: Sequence[str]):
+    """A row of scores by this version with a score for every one of these frames: its sentence needs no more."""
+    return and_(table.c.model_version == model_version, *[frame_score(table, f).is_not(None) for f in frames])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 from sqlalchemy import inspect, select, text as sql_text
@@ -10,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from rhetoric.errors import StoreError
+from rhetoric.labels import FRAME_NAME
 from rhetoric.store.frames import add_frames, make_view, stored_frames
 from rhetoric.store.schema import (
     BAND_COLUMNS, BANDS_MIGRATION, SCORES_MIGRATION, WIDENED, article_bands, articles, band_rows, frame_columns,
@@ -95,7 +95,7 @@ def move_predictions(engine: Engine) -> None:
             make_view(conn, stored_frames(conn))
             return
         frames = [frame for (frame,) in conn.execute(sql_text("SELECT DISTINCT frame FROM predictions ORDER BY frame"))
-                  if _FRAME_NAME.match(frame)]
+                  if FRAME_NAME.match(frame)]
         add_frames(conn, frames, view=False)  # made below, once the table of the same name is gone
         picks = ", ".join(f"MAX(CASE WHEN frame = '{frame}' THEN {kind} END)"
                           for frame in frames for kind in ("score", "label"))
@@ -106,9 +106,6 @@ def move_predictions(engine: Engine) -> None:
                                   "GROUP BY sentence_id"))
         conn.execute(sql_text("DROP TABLE predictions"))
         make_view(conn, frames)
-
-
-_FRAME_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def backfill_bands(engine: Engine, batch_size: int = 5000) -> None:
