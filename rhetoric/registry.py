@@ -300,8 +300,7 @@ def _check_sha256(path: Path, recorded: object, risk: str) -> None:
     if found != recorded:
         raise ModelError(
             f"{path}: SHA-256 is {found[:16]}... but {METADATA} recorded {str(recorded)[:16]}...; "
-            f"the file changed after it was saved and {risk}. "
-            "Restore it (git checkout models/) or retrain with `rhetoric train --force`."
+            f"the file changed after it was saved and {risk}; {RESTORE}"
         )
 
 
