@@ -28,7 +28,7 @@ import base64
 import hashlib
 import re
 import zlib
-from typing import Sequence
+from typing import Container, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -328,3 +328,61 @@ class NearestStored:
         """Row -> (stored article id, similarity) of the rows that have a match."""
         found = np.flatnonzero(self.best_id >= 0)
         return {int(r): (int(self.best_id[r]), float(self.best_score[r])) for r in found}
+
+
+class EarlierNeighbours:
+    """Each row's near-duplicates among the rows before it in a batch, best first: what a SignatureIndex that
+    the rows are added to one by one would find, in a few numpy passes instead of a lookup per row.
+
+    A pair is a candidate when the two rows share a band key, as in SignatureIndex; its
+    similarity is the same estimate, kept when at or above the threshold. best() then picks,
+    for a row, the closest of the earlier rows the caller still holds (its index: a row
+    found to repeat another is not held), the earliest among equally close ones. A batch of
+    2,500 synthetic articles has about 22,000 candidate pairs: one lookup per row cost 0.3 s
+    of Python, this pass a few milliseconds.
+    """
+
+    PAIRS_AT_ONCE = NearestStored.PAIRS_AT_ONCE
+
+    def __init__(self, values: np.ndarray, keys: np.ndarray, threshold: float):
+        _check_threshold(threshold)
+        later, earlier = _key_sharing_pairs(np.asarray(keys))
+        scores = np.empty(len(later))
+        for start in range(0, len(later), self.PAIRS_AT_ONCE):
+            part = slice(start, start + self.PAIRS_AT_ONCE)
+            scores[part] = (values[later[part]] == values[earlier[part]]).mean(axis=1)
+        close = scores >= threshold
+        later, earlier, scores = later[close], earlier[close], scores[close]
+        order = np.lexsort((earlier, -scores, later))  # per row: closest first, earliest among equals
+        self._neighbours: dict[int, list[tuple[int, float]]] = {}
+        for row, other, score in zip(later[order].tolist(), earlier[order].tolist(), scores[order].tolist()):
+            self._neighbours.setdefault(row, []).append((other, score))
+
+    def best(self, row: int, held: Container[int]) -> tuple[int, float] | None:
+        """The closest earlier row among those held, with its similarity; None when none is close enough."""
+        for other, score in self._neighbours.get(row, ()):
+            if other in held:
+                return other, score
+        return None
+
+
+def _key_sharing_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(later, earlier) row pairs, each once, of the rows of an (n, BANDS) key matrix that share a key.
+
+    The keys are sorted with their rows; rows sharing a key then sit side by side, so
+    comparing the sorted keys with themselves shifted by d finds every pair d apart in a
+    group. Shifts stop at the first that finds none (no group is larger).
+    """
+    flat = keys.ravel()
+    order = np.argsort(flat, kind="stable")
+    ordered, rows = flat[order], order // keys.shape[1]
+    found = []
+    for shift in range(1, len(ordered)):
+        same = np.flatnonzero(ordered[shift:] == ordered[:-shift])
+        if not len(same):
+            break
+        first, second = rows[same], rows[same + shift]
+        apart = first != second  # one row's two bands sharing a key (a chance collision) pairs it with nothing
+        found.append(np.maximum(first, second)[apart] << 32 | np.minimum(first, second)[apart])
+    pairs = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+    return pairs >> 32, pairs & 0xFFFFFFFF

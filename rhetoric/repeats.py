@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from rhetoric.dedupe import (
-    BatchBands, NearestStored, SignatureIndex, band_keys, canonical_url, decode_signatures, split_pairs,
+    BatchBands, EarlierNeighbours, NearestStored, band_keys, canonical_url, decode_signatures, split_pairs,
 )
 from rhetoric.ingest import NewArticle
 from rhetoric.store import Store
@@ -22,9 +22,10 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
     a page must not make another page a repeat of itself.
 
     Near-duplicates of stored articles are found through the band keys kept in the store
-    (nearest_stored): only the candidates' signatures are read. Those of the batch's own
-    items are held in memory as it is read, so two copies in one batch are found too; a
-    stored match wins over a batch one of equal similarity, as it did when both sat in one index.
+    (nearest_stored): only the candidates' signatures are read. The batch's items are
+    compared with each other at once (rhetoric.dedupe.EarlierNeighbours), so two copies in
+    one batch are found too: an item repeats the closest earlier item that is not itself a
+    repeat. A stored match wins over a batch one of equal similarity.
 
     Returns the batch (a repeat of an earlier item of the batch takes that item's content
     hash, so the store records it as another source), duplicate_of for add_articles
@@ -38,8 +39,9 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
     unknown = np.array([prepared[p].content_hash not in stored_hashes and addresses[p] not in stored_urls
                         for p in signed.tolist()], dtype=bool)
     stored_near = _nearest_of_values(store, signed[unknown], values[unknown], keys[unknown], threshold)
-    index = SignatureIndex([], threshold)  # this batch's own stories
-    decoded = dict(zip(signed.tolist(), zip(values, keys.tolist())))
+    earlier = EarlierNeighbours(values, keys, threshold)  # near-duplicates within the batch
+    row_of = {position: row for row, position in enumerate(signed.tolist())}
+    held: set[int] = set()  # the rows of the batch's own stories so far (not repeats), which later items may repeat
     batch_urls: dict[str, int] = {}
     items = list(prepared)
     duplicate_of: dict[int, int] = {}
@@ -57,34 +59,26 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
             notes.append((f"{item.source}: same canonical URL as {items[earlier].source}", None, ""))
             _same_story(items, duplicate_of, position, earlier)
             continue
-        own = decoded.get(position)
-        match = _closer(stored_near.get(position), index.match_values(*own) if own else None)
-        if match is not None:
-            key, score = match
-            if isinstance(key, int):
-                duplicate_of[position] = key
-                notes.append((f"{item.source}: near-duplicate of stored article", key, f" (similarity {score:.2f})"))
-            else:
-                earlier = int(key.removeprefix("batch:"))
-                notes.append((f"{item.source}: near-duplicate of {items[earlier].source} (similarity {score:.2f})",
-                              None, ""))
-                _same_story(items, duplicate_of, position, earlier)
+        row = row_of.get(position)
+        stored, in_batch = stored_near.get(position), earlier.best(row, held) if row is not None else None
+        if stored is not None and (in_batch is None or stored[1] >= in_batch[1]):  # equally close: the stored one
+            article_id, score = stored
+            duplicate_of[position] = article_id
+            notes.append((f"{item.source}: near-duplicate of stored article", article_id, f" (similarity {score:.2f})"))
+            continue
+        if in_batch is not None:
+            other, score = int(signed[in_batch[0]]), in_batch[1]
+            notes.append((f"{item.source}: near-duplicate of {items[other].source} (similarity {score:.2f})", None, ""))
+            _same_story(items, duplicate_of, position, other)
             continue
         if url:
             batch_urls[url] = position
-        if own:
-            index.add_values(f"batch:{position}", *own)
+        if row is not None:
+            held.add(row)
     names = store.article_names(duplicate_of.values()) if duplicate_of else {}
     return items, duplicate_of, [
         head if article_id is None else f"{head} {article_id}, {names.get(article_id, 'no longer stored')}{tail}"
         for head, article_id, tail in notes]
-
-
-def _closer(stored: tuple[int, float] | None, in_batch: tuple[str, float] | None) -> tuple[int | str, float] | None:
-    """The closer of a stored and a batch match; the stored one when they are equally close."""
-    if in_batch is not None and (stored is None or in_batch[1] > stored[1]):
-        return in_batch
-    return stored
 
 
 def nearest_stored(store: Store, signatures: list[str | None], threshold: float,

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text as sql_text
 
 from rhetoric.dedupe import (
-    BANDS, MIN_WORDS, NUM_PERM, ROWS_PER_BAND, NearestStored, SignatureIndex, band_keys, canonical_url, choose_canonical,
-    decode_signature, signature, similarity,
+    BANDS, MIN_WORDS, NUM_PERM, ROWS_PER_BAND, EarlierNeighbours, NearestStored, SignatureIndex, band_keys, canonical_url,
+    choose_canonical, decode_signature, decode_signatures, signature, similarity,
 )
 from rhetoric.prepare import prepare_articles
 from rhetoric.repeats import mark_repeats, nearest_stored
@@ -217,6 +217,40 @@ def test_a_thousand_stored_articles_give_the_one_near_duplicate_without_loading_
     assert duplicate_of == {0: target}
     assert notes[0].startswith(f"copy.txt: near-duplicate of stored article {target}, ")
     assert target in read and len(read) < 10  # the candidates' signatures only
+
+
+def test_earlier_neighbours_find_what_an_index_fed_row_by_row_finds():
+    """Variants at every distance from a few stories, in a shuffled batch: each row's match among the earlier rows
+    still held (an index fed every row that matched nothing) is the one SignatureIndex finds, score included."""
+    rng = random.Random(5)
+    bases = [sum((b.split() for b in words_body(rng, words=60)), []) for _ in range(8)]
+
+    def variant(words: list[str], changes: int) -> list[str]:
+        words = list(words)
+        for i in rng.sample(range(len(words)), changes):
+            words[i] = f"x{rng.randrange(10**6)}"
+        return [" ".join(words[i:i + 10]) + "." for i in range(0, len(words), 10)]
+
+    texts = [signature(variant(base, rng.choice([0, 0, 1, 2, 3, 5, 8, 12]))) for base in bases for _ in range(9)]
+    rng.shuffle(texts)
+    texts.insert(7, "not-a-signature")
+    positions, values = decode_signatures(texts)
+    neighbours = EarlierNeighbours(values, band_keys(values), threshold=0.8)
+    index, held, matched, passed_over = SignatureIndex([], threshold=0.8), set(), 0, 0
+    for row, position in enumerate(positions.tolist()):
+        expected = index.match(texts[position])
+        found = neighbours.best(row, held)
+        assert (None if found is None else (int(positions[found[0]]), found[1])) == expected
+        matched += expected is not None
+        passed_over += found != neighbours.best(row, range(row))  # a closer earlier row was a repeat, not held
+        if expected is None:
+            index.add(position, texts[position])
+            held.add(row)
+    assert 10 <= matched < len(positions) - 8 and passed_over >= 3  # repeats found, and stories left
+    with pytest.raises(ValueError, match="threshold"):
+        EarlierNeighbours(values, band_keys(values), threshold=1.5)
+    empty = np.zeros((0, NUM_PERM), dtype="<u4")
+    assert EarlierNeighbours(empty, band_keys(empty), threshold=0.8).best(0, {0}) is None
 
 
 def test_band_lookup_finds_what_every_signature_in_memory_finds(store):
