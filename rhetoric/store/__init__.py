@@ -43,6 +43,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # a write waits this long for another connection's; a run holds the run lock, so only short
     # writes (charts reading, an interrupted run's last update) ever compete
     cursor.execute("PRAGMA busy_timeout=10000")
+    # a page cache of up to 64 MiB instead of SQLite's 2 MiB: a chunk's band keys land all over the band index,
+    # which outgrows 2 MiB at a few thousand articles (storing 10,000 synthetic articles' 320,000 band rows:
+    # 0.37 s against 0.78 s). The cache holds only pages read, so a small store costs no more memory.
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import and_, case, exists, false, func, or_, select
 
 from rhetoric.store.frames import scored_frames, stored_frames
 from rhetoric.store.schema import (
-    article_sources, articles, frame_columns, frame_label, frame_score, predictions, scores, scores_table, sentences,
+    article_sources, articles, frame_columns, frame_label, frame_score, scores, scores_table, sentences,
 )
 from rhetoric.store.sql import select_in
 
@@ -153,7 +153,10 @@ class Reads:
         with self.engine.connect() as conn:
             figures = [conn.execute(select(func.count(), func.max(table.c.id))).one()
                        for table in (articles, article_sources, sentences)]
-            scored = conn.execute(select(func.count()).select_from(predictions)).scalar_one()
+            frames = sorted(scored_frames(conn))  # the predictions view's rows, counted in one pass of scores
+            table = scores_table(frames)
+            counts = [func.count(frame_score(table, frame)) for frame in frames]
+            scored = sum(conn.execute(select(*counts)).one()) if counts else 0
         return [self.engine.url.render_as_string(hide_password=True), *[list(f) for f in figures], scored]
 
     def run_frame_counts(self, run_id: str) -> pd.DataFrame:
