@@ -28,6 +28,7 @@ import base64
 import hashlib
 import re
 import zlib
+from itertools import chain
 from typing import Container, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -126,25 +127,62 @@ def _permutations() -> tuple[np.ndarray, np.ndarray]:
 _PERM_A, _PERM_B = _permutations()
 
 
+SHINGLES_AT_ONCE = 8192  # shingles hashed 128 ways in one pass: 8 MB of temporaries (larger groups ran slower)
+
+
 def signature(body: list[str]) -> str | None:
-    """The MinHash signature of an article body (its sentences without the headline), as stored text.
+    """The MinHash signature of an article body (its sentences without the headline), as stored text."""
+    return signatures([body])[0]
+
+
+def signatures(bodies: Sequence[Sequence[str]]) -> list[str | None]:
+    """The MinHash signatures of many article bodies at once, as signature() gives each (None for a body of
+    fewer than MIN_WORDS words).
 
     Each word is hashed once (CRC-32, stable across processes), a shingle's hash mixes its
-    five word hashes, and the 128 minima are taken over all shingles in one numpy pass.
+    five word hashes, and each body's 128 minima are taken over its shingles. The bodies'
+    word hashes are laid end to end, so the mixing and the minima are a few numpy passes
+    over a group of bodies (SHINGLES_AT_ONCE shingles) instead of a dozen calls per body,
+    worked in place: a chunk of 2,500 synthetic articles took 0.36-0.49 s one body at a time,
+    0.21-0.23 s so. A shingle seen twice in a body needs no removing: the minimum is the same.
     """
-    words = _WORD.findall(" ".join(body).lower())
-    if len(words) < MIN_WORDS:
-        return None
-    crc = {word: zlib.crc32(word.encode()) for word in set(words)}  # each distinct word hashed once
-    word_hashes = np.array([crc[word] for word in words], dtype=np.uint64)
-    count = len(words) - SHINGLE_WORDS + 1
+    words = [_WORD.findall(" ".join(body).lower()) for body in bodies]
+    signed = [position for position, found in enumerate(words) if len(found) >= MIN_WORDS]
+    crc = {word: zlib.crc32(word.encode()) for word in set(chain.from_iterable(words[p] for p in signed))}
+    out: list[str | None] = [None] * len(bodies)
+    group: list[int] = []
+    shingles = 0
+    for position in signed:
+        group.append(position)
+        shingles += len(words[position]) - SHINGLE_WORDS + 1
+        if shingles >= SHINGLES_AT_ONCE or position == signed[-1]:
+            minima = _minima([words[p] for p in group], crc)
+            for at, values in zip(group, minima):
+                out[at] = SIGNATURE_PREFIX + base64.b64encode(values.tobytes()).decode("ascii")
+            group, shingles = [], 0
+    return out
+
+
+def _minima(bodies: list[list[str]], crc: dict[str, int]) -> np.ndarray:
+    """The (len(bodies), NUM_PERM) MinHash values of these bodies' words (each at least SHINGLE_WORDS of them)."""
+    lengths = np.array([len(words) for words in bodies], dtype=np.int64)
+    word_hashes = np.fromiter((crc[word] for word in chain.from_iterable(bodies)), dtype=np.uint64,
+                              count=int(lengths.sum()))
+    count = len(word_hashes) - SHINGLE_WORDS + 1
     mixed = np.zeros(count, dtype=np.uint64)
     for k in range(SHINGLE_WORDS):  # wrapping uint64 arithmetic: a polynomial hash of the shingle
         mixed = mixed * _SHINGLE_MULTIPLIER + word_hashes[k:k + count]
-    hashes = np.unique((mixed >> np.uint64(32)) ^ (mixed & np.uint64(0xFFFFFFFF)))
-    values = (np.outer(hashes, _PERM_A) + _PERM_B) >> np.uint64(32)
-    minima = values.min(axis=0).astype("<u4")
-    return SIGNATURE_PREFIX + base64.b64encode(minima.tobytes()).decode("ascii")
+    # a shingle starting within SHINGLE_WORDS - 1 words of its body's end runs into the next body: dropped
+    starts = np.cumsum(lengths) - lengths
+    per_body = lengths - SHINGLE_WORDS + 1
+    first = np.cumsum(per_body) - per_body
+    kept = np.repeat(starts - first, per_body) + np.arange(int(per_body.sum()))
+    mixed = mixed[kept]
+    hashes = (mixed >> np.uint64(32)) ^ (mixed & np.uint64(0xFFFFFFFF))
+    values = _PERM_A[:, None] * hashes  # permutations by shingles, worked in place
+    values += _PERM_B[:, None]
+    values >>= np.uint64(32)
+    return np.minimum.reduceat(values, first, axis=1).T.astype("<u4")
 
 
 def decode_signature(text: str | None) -> np.ndarray | None:

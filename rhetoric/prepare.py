@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import fields, replace
 
 from rhetoric import parallel
-from rhetoric.dedupe import canonical_url, signature
+from rhetoric.dedupe import canonical_url, signatures
 from rhetoric.ingest import NewArticle, RawArticle, Refusal
 from rhetoric.language import detect_language
 from rhetoric.text import article_sentences, content_hash
@@ -17,21 +17,23 @@ from rhetoric.text import article_sentences, content_hash
 
 def prepare_articles(raw: list[RawArticle]) -> tuple[list[NewArticle], list[Refusal]]:
     """Clean, split, hash and sign each article; refuse those with no text left after cleaning."""
-    prepared: list[NewArticle] = []
+    kept: list[tuple[RawArticle, RawArticle, list[str]]] = []  # (as read, without NUL bytes, its sentences)
     refused: list[Refusal] = []
     for original in raw:
         article = _without_nul(original)
         sentences = article_sentences(article.text, article.title)
-        if not sentences:
+        if sentences:
+            kept.append((original, article, sentences))
+        else:
             refused.append(Refusal(article.source, "no article text left after removing boilerplate"))
-            continue
-        prepared.append(NewArticle(
-            content_hash=content_hash(sentences), sentences=sentences, source=article.source,
-            title=article.title or sentences[0], published=article.published, outlet=article.outlet,
-            url=article.url, canonical_url=article.canonical_url or canonical_url(article.url),
-            author=article.author, signature=signature(sentences[1:]), fingerprint=original.fingerprint,
-            language=detect_language(" ".join(sentences)),
-        ))
+    signed = signatures([sentences[1:] for _, _, sentences in kept])  # all at once: a few numpy passes
+    prepared = [NewArticle(
+        content_hash=content_hash(sentences), sentences=sentences, source=article.source,
+        title=article.title or sentences[0], published=article.published, outlet=article.outlet,
+        url=article.url, canonical_url=article.canonical_url or canonical_url(article.url),
+        author=article.author, signature=signature, fingerprint=original.fingerprint,
+        language=detect_language(" ".join(sentences)),
+    ) for (original, article, sentences), signature in zip(kept, signed)]
     return prepared, refused
 
 

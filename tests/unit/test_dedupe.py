@@ -83,6 +83,43 @@ def test_signature_and_band_keys_are_those_stored_by_earlier_versions():
     assert band_keys(decode_signature(text)).ravel()[:2].tolist() == [-2312219122643771115, 3842015523444707846]
 
 
+def reference_signature(body: list[str]) -> str | None:
+    """signature() spelled out one shingle at a time in Python integers: the definition the numpy passes follow."""
+    import base64
+    import re
+    import zlib
+    from rhetoric import dedupe
+
+    words = re.findall(r"\w+", " ".join(body).lower())
+    if len(words) < MIN_WORDS:
+        return None
+    mask = 2**64 - 1
+    shingles = set()
+    for start in range(len(words) - dedupe.SHINGLE_WORDS + 1):
+        mixed = 0
+        for word in words[start:start + dedupe.SHINGLE_WORDS]:
+            mixed = (mixed * int(dedupe._SHINGLE_MULTIPLIER) + zlib.crc32(word.encode())) & mask
+        shingles.add((mixed >> 32) ^ (mixed & 0xFFFFFFFF))
+    minima = [min(((int(a) * h + int(b)) & mask) >> 32 for h in shingles)
+              for a, b in zip(dedupe._PERM_A, dedupe._PERM_B)]
+    return dedupe.SIGNATURE_PREFIX + base64.b64encode(np.array(minima, dtype="<u4").tobytes()).decode("ascii")
+
+
+def test_signatures_of_many_bodies_are_each_body_s_own(monkeypatch):
+    """Bodies laid end to end, in groups cut small here: each gets the signature the definition gives it alone,
+    repeated shingles, short bodies (none) and a body of exactly MIN_WORDS words included."""
+    from rhetoric import dedupe
+
+    rng = random.Random(8)
+    bodies = [words_body(rng, words=rng.choice([5, 39, 60, 90, 150])) for _ in range(14)]
+    bodies += [["alpha beta gamma delta epsilon " * 12], [" ".join(f"w{i}" for i in range(MIN_WORDS))], []]
+    expected = [reference_signature(b) for b in bodies]
+    assert expected.count(None) >= 3 and len(set(expected)) >= 8
+    monkeypatch.setattr(dedupe, "SHINGLES_AT_ONCE", 100)
+    assert dedupe.signatures(bodies) == expected
+    assert [signature(b) for b in bodies] == expected
+
+
 def test_small_edits_stay_above_the_threshold_and_other_stories_far_below():
     original = body("wire")
     edited = list(original)
