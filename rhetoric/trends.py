@@ -181,7 +181,7 @@ def bootstrap_band(sentences: np.ndarray, counts: np.ndarray, starts: np.ndarray
     chunk = max(1, min(reps, _CHUNK_CELLS // max(n_articles, 1)))
     for first in range(0, reps, chunk):
         size = min(chunk, reps - first)
-        weights = rng.poisson(1.0, size=(size, n_articles)).astype(np.float32)
+        weights = poisson_one(rng, (size, n_articles))
         weighted_sentences = np.add.reduceat(weights * sentences.astype(np.float32), starts, axis=1)
         for j in range(n_frames):
             weighted_count = np.add.reduceat(weights * counts[:, j].astype(np.float32), starts, axis=1)
@@ -194,6 +194,22 @@ def bootstrap_band(sentences: np.ndarray, counts: np.ndarray, starts: np.ndarray
     tail = (1 - confidence) / 2
     low, high = np.quantile(replicates, [tail, 1 - tail], axis=0)
     return low.astype(float), high.astype(float)
+
+
+# P(X <= k) for X ~ Poisson(1), k = 0..12, in float32: past 12 the float32 sum is 1 (the tail's mass is below 1e-9)
+_POISSON_ONE_CDF = np.cumsum([np.exp(-1.0) / np.prod(np.arange(1, k + 1, dtype=float)) for k in range(13)]
+                             ).astype(np.float32)
+
+
+def poisson_one(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Poisson(1) draws as float32 weights, by inverting the distribution function at float32 uniform draws.
+
+    numpy's Poisson sampler took 0.18 s for the 4,000,000 weights of a 10,000-article
+    corpus, a third of drawing the dashboard's bands; this takes 0.06 s. Float32 uniforms
+    resolve probabilities down to 6e-8: a weight of 10 or more (probability 1.1e-7) is
+    drawn as at most 10, which no band can show.
+    """
+    return np.searchsorted(_POISSON_ONE_CDF, rng.random(shape, dtype=np.float32), side="right").astype(np.float32)
 
 
 def _rate_draws(rng: np.random.Generator, rates: dict, reps: int) -> tuple[np.ndarray, np.ndarray]:

@@ -279,3 +279,20 @@ def test_a_small_audit_gives_wider_bands_than_a_large_one():
         table = estimate_shares(articles.assign(group=1), frames, ["group"], rates, seed=1)
         width[name] = float((table["share_high"] - table["share_low"]).iloc[0])
     assert width["small"] > 1.3 * width["large"]
+
+
+def test_poisson_weights_follow_poisson_one():
+    """The bootstrap's weights: Poisson(1) frequencies within sampling error for 0-5, mean and variance 1, the same
+    draws for the same seed."""
+    import math
+
+    from rhetoric.trends import poisson_one
+
+    weights = poisson_one(np.random.default_rng(3), (200, 10_000))
+    assert weights.dtype == np.float32 and weights.shape == (200, 10_000)
+    for k in range(6):
+        expected = math.exp(-1) / math.factorial(k)
+        found = float(np.mean(weights == k))
+        assert abs(found - expected) < 5 * math.sqrt(expected * (1 - expected) / weights.size), k
+    assert abs(weights.mean() - 1) < 0.005 and abs(weights.var() - 1) < 0.01
+    assert np.array_equal(weights, poisson_one(np.random.default_rng(3), (200, 10_000)))
