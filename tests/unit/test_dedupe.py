@@ -215,6 +215,14 @@ def words_body(rng, vocabulary: int = 3000, words: int = 80) -> list[str]:
     return [" ".join(text[i:i + 10]) + "." for i in range(0, words, 10)]
 
 
+def variant(rng, words: list[str], changes: int) -> list[str]:
+    """The words with `changes` of them replaced by new ones, as sentences of ten words."""
+    words = list(words)
+    for i in rng.sample(range(len(words)), changes):
+        words[i] = f"x{rng.randrange(10**6)}"
+    return [" ".join(words[i:i + 10]) + "." for i in range(0, len(words), 10)]
+
+
 def signed(key: str, body: list[str]) -> NewArticle:
     return NewArticle(content_hash=hashlib.sha256(key.encode()).hexdigest(), sentences=[f"Headline {key}.", *body],
                       source=f"{key}.txt",
@@ -262,13 +270,7 @@ def test_earlier_neighbours_find_what_an_index_fed_row_by_row_finds():
     rng = random.Random(5)
     bases = [sum((b.split() for b in words_body(rng, words=60)), []) for _ in range(8)]
 
-    def variant(words: list[str], changes: int) -> list[str]:
-        words = list(words)
-        for i in rng.sample(range(len(words)), changes):
-            words[i] = f"x{rng.randrange(10**6)}"
-        return [" ".join(words[i:i + 10]) + "." for i in range(0, len(words), 10)]
-
-    texts = [signature(variant(base, rng.choice([0, 0, 1, 2, 3, 5, 8, 12]))) for base in bases for _ in range(9)]
+    texts = [signature(variant(rng, base, rng.choice([0, 0, 1, 2, 3, 5, 8, 12]))) for base in bases for _ in range(9)]
     rng.shuffle(texts)
     texts.insert(7, "not-a-signature")
     positions, values = decode_signatures(texts)
@@ -296,15 +298,9 @@ def test_band_lookup_finds_what_every_signature_in_memory_finds(store):
     rng = random.Random(11)
     bases = [sum((b.split() for b in words_body(rng, words=60)), []) for _ in range(6)]
 
-    def variant(words: list[str], changes: int) -> list[str]:
-        words = list(words)
-        for i in rng.sample(range(len(words)), changes):
-            words[i] = f"x{rng.randrange(10**6)}"
-        return [" ".join(words[i:i + 10]) + "." for i in range(0, len(words), 10)]
-
-    stored = [variant(base, rng.choice([0, 0, 1, 2, 3, 5, 8])) for base in bases for _ in range(8)]
+    stored = [variant(rng, base, rng.choice([0, 0, 1, 2, 3, 5, 8])) for base in bases for _ in range(8)]
     store.add_articles([signed(f"s{i}", body) for i, body in enumerate(stored)], "run-1")
-    queries = [variant(base, rng.choice([0, 1, 2, 4, 6, 9])) for base in bases for _ in range(5)]
+    queries = [variant(rng, base, rng.choice([0, 1, 2, 4, 6, 9])) for base in bases for _ in range(5)]
     texts = [signature(q) for q in queries]
 
     in_memory = SignatureIndex(sorted(store.signatures()), threshold=0.8)
