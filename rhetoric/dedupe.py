@@ -238,7 +238,9 @@ def similarity(a: str, b: str) -> float:
 
 
 class SignatureIndex:
-    """Signatures held in memory to compare new articles against: those of a batch, added as it is read.
+    """Signatures held in memory to compare new articles against, one lookup at a time: the plain statement of
+    the search that a run does faster, in bulk (EarlierNeighbours within a batch, NearestStored against the
+    store), and what the tests hold those two to.
 
     Locality-sensitive hashing keeps a lookup from scanning every signature: the 128 values
     are cut into BANDS bands of ROWS_PER_BAND, and only articles that agree with the new one
