@@ -148,11 +148,13 @@ class Reads:
 
     def content_token(self) -> list:
         """Figures that change whenever what the dashboard shows of the store changes: the store's address, and
-        the row count and highest id of articles, their sources and sentences, and the number of predictions
-        (classifying, rescoring and dropping frames all change it; versions are named by the model)."""
+        the row count and highest id of articles, their sources and sentences, when the last article was stored
+        (a store emptied and filled again with as many stories has the same counts and ids), and the number of
+        predictions (classifying, rescoring and dropping frames all change it; versions are named by the model)."""
         with self.engine.connect() as conn:
             figures = [conn.execute(select(func.count(), func.max(table.c.id))).one()
                        for table in (articles, article_sources, sentences)]
+            figures.append(conn.execute(select(func.max(articles.c.created_at))).one())
             frames = sorted(scored_frames(conn))  # the predictions view's rows, counted in one pass of scores
             table = scores_table(frames)
             counts = [func.count(frame_score(table, frame)) for frame in frames]

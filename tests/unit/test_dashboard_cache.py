@@ -61,7 +61,7 @@ def test_a_run_that_changed_nothing_refills_the_kept_page(project, monkeypatch):
 
 
 @pytest.mark.parametrize("change", ["new article", "new source of a stored story", "rescored", "model",
-                                    "rates", "outlet groups", "kept file damaged"])
+                                    "rates", "outlet groups", "kept file damaged", "store started again"])
 def test_any_change_draws_the_page_again(project, monkeypatch, change):
     store, settings = project
     write_dashboard(store, settings, META, [], None)
@@ -83,6 +83,11 @@ def test_any_change_draws_the_page_again(project, monkeypatch, change):
     elif change == "outlet groups":
         settings = Settings(root=settings.root, out_dir=settings.out_dir, labels_dir=settings.labels_dir,
                             outlet_groups=(("Wire", ("Outlet",)),))
+    elif change == "store started again":  # emptied, then other stories with the same counts and ids
+        store.drop_all()
+        store.create_schema()
+        store.add_articles([article("x"), article("y")], "run-2")
+        classify(store)
     else:
         (settings.state_dir / TEMPLATE_FILE).write_bytes(b"\xff\xfe not a template")
     drawn = []
