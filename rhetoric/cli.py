@@ -331,8 +331,10 @@ def cmd_run(args) -> int:
     settings = _settings(args, out_dir=args.out)
     preflight(settings)
     from rhetoric.language import warm_up
+    from rhetoric.pipeline import start_helpers
 
     warm_up()  # on the other core while Prefect starts
+    start_helpers(settings)  # so do the helpers that will prepare the first chunk with this process
     _quiet_prefect()
     from flows.pipeline import run_pipeline
 

@@ -126,11 +126,12 @@ class _Feed:
 class _Helper:
     """One helper process and its pipes."""
 
-    def __init__(self) -> None:
+    def __init__(self, warm: str | None = None) -> None:
         package_root = str(Path(__file__).resolve().parents[1])  # found even when rhetoric is not installed
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH"))
                                                           if p)}
-        self.process = subprocess.Popen([sys.executable, "-m", "rhetoric.parallel"], stdin=subprocess.PIPE,
+        warming = ["--warm", warm] if warm else []
+        self.process = subprocess.Popen([sys.executable, "-m", "rhetoric.parallel", *warming], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, env=env,
                                         preexec_fn=partial(_arm_helper, os.getpid()))
 
@@ -169,12 +170,24 @@ class _Helper:
             self.process.wait()
 
 
-def _running(count: int) -> list[_Helper]:
-    """`count` live helpers (dead ones replaced, new ones started); called holding _guard."""
+def _running(count: int, warm: str | None = None) -> list[_Helper]:
+    """`count` live helpers (dead ones replaced, new ones started, warming with `warm`); called holding _guard."""
     _helpers[:] = [h for h in _helpers if h.alive() or h.stop()]
     while len(_helpers) < count:
-        _helpers.append(_Helper())
+        _helpers.append(_Helper(warm))
     return _helpers[:count]
+
+
+def start(count: int, warm: str | None = None) -> None:
+    """Start helpers now, up to `count` live ones, so that they are ready when the first slices come.
+
+    warm is "module:function": each helper started here imports the module and calls the
+    function (no arguments) in a background thread as soon as it starts, to load what its
+    slices will need while the caller is still busy with other things. A helper that fails
+    to warm up is no worse off: it loads the same things on its first slice.
+    """
+    with _guard:
+        _running(count, warm)
 
 
 def shutdown() -> None:
@@ -201,10 +214,13 @@ def _arm_helper(parent: int) -> None:
     die_with_parent(parent)
 
 
-def _serve() -> None:
-    """The helper's loop: (function, slice) in, (ok, result) out, until its input closes."""
+def _serve(argv: Sequence[str] = ()) -> None:
+    """The helper's loop: (function, slice) in, (ok, result) out, until its input closes. With `--warm
+    module:function` in argv, that function runs first, in a background thread (start())."""
     inbox, outbox = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing printed may mix with the results
+    if len(argv) == 2 and argv[0] == "--warm":
+        threading.Thread(target=_warm_up, args=(argv[1],), name="rhetoric-helper-warm-up", daemon=True).start()
     while True:
         try:
             function, part = pickle.load(inbox)
@@ -221,5 +237,16 @@ def _serve() -> None:
             return
 
 
+def _warm_up(target: str) -> None:
+    """Call "module:function"; any failure is left for the first slice to meet."""
+    import importlib
+
+    try:
+        module, name = target.split(":")
+        getattr(importlib.import_module(module), name)()
+    except Exception:
+        pass
+
+
 if __name__ == "__main__":
-    _serve()
+    _serve(sys.argv[1:])

@@ -8,15 +8,16 @@ stores and classifies, then counts what it did (rhetoric.summary) and writes the
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from rhetoric import parallel
 from rhetoric.config import Settings, SourceSpec
 from rhetoric.errors import ConfigError, StoreError
-from rhetoric.ingest import IngestBatch, NewArticle, RawArticle, read_folder_in_chunks
+from rhetoric.ingest import ARTICLE_SUFFIXES, IngestBatch, NewArticle, RawArticle, read_folder_in_chunks
 from rhetoric.labels import load_frames
 from rhetoric.prepare import prepare_chunk
 from rhetoric.repeats import mark_repeats
@@ -98,6 +99,34 @@ def open_store(settings: Settings) -> Store:
 def live_sources(settings: Settings) -> list[SourceSpec]:
     """The feed and URL-list sources of the settings."""
     return [spec for spec in settings.sources if spec.kind in LIVE_KINDS]
+
+
+def start_helpers(settings: Settings) -> bool:
+    """Start the helper processes a run will prepare its first chunk with, when its folders hold enough files to
+    share it (rhetoric.parallel.processes_for); whether any was started.
+
+    Called before Prefect starts the flow: a helper then has a second or two to start and load
+    the language model (rhetoric.prepare.warm), which the first chunk, prepared by the run and
+    its helpers together, otherwise waited for (about 0.6 s of a first run on 10,000 articles).
+    A run that then finds every file unchanged leaves the helper idle.
+    """
+    wanted = parallel.processes_for(settings.batch_size, settings.workers) - 1
+    enough = 2 * parallel.MIN_PER_PROCESS
+    if wanted < 1 or not any(_holds_files(Path(spec.location), enough) for spec in settings.sources
+                             if spec.kind == "folder"):
+        return False
+    parallel.start(wanted, warm="rhetoric.prepare:warm")
+    return True
+
+
+def _holds_files(folder: Path, count: int) -> bool:
+    """Whether the folder holds at least `count` article files (it stops counting there)."""
+    try:
+        with os.scandir(folder) as entries:
+            found = (e for e in entries if os.path.splitext(e.name)[1].lower() in ARTICLE_SUFFIXES and e.is_file())
+            return next(islice(found, count - 1, None), None) is not None
+    except OSError:
+        return False
 
 
 def skip_unchanged(store: Store, raw: list[RawArticle]) -> tuple[list[RawArticle], int]:

@@ -37,6 +37,12 @@ def prepare_articles(raw: list[RawArticle]) -> tuple[list[NewArticle], list[Refu
     return prepared, refused
 
 
+def warm() -> None:
+    """Load what preparing needs before the first slice comes: a helper started early (rhetoric.pipeline.start_helpers)
+    calls this as it starts. The language model takes half a second to load, which a first chunk waited for."""
+    detect_language("Loading the language model before the first article.")
+
+
 def prepare_chunk(raw: list[RawArticle], workers: int = 1, local: bool = True
                   ) -> tuple[list[NewArticle], list[Refusal]]:
     """prepare_articles on `workers` processes side by side (settings.workers; 0: one per core), results in

@@ -130,3 +130,52 @@ def _pids(items):  # importable by name, as a helper needs
 def _slow(items):
     time.sleep(60)
     return items, []
+
+
+def test_helpers_started_early_warm_up_and_take_the_first_slices(monkeypatch, tmp_path):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))  # where a helper finds _mark and _pids
+    monkeypatch.setenv("RHETORIC_TEST_WARM_MARK", str(tmp_path / "warm"))
+    parallel.start(1, warm="test_parallel:_mark")
+    helper, = parallel._helpers
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "warm").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (tmp_path / "warm").read_text() == str(helper.process.pid)  # warmed in the helper, before any slice
+    results = parallel.map_slices(_pids, list(range(20)), 2)
+    assert parallel._helpers == [helper] and {pid for part, _ in results for pid in part} == {os.getpid(),
+                                                                                          helper.process.pid}
+    parallel.start(1, warm="no_such_module:nothing")  # one live already: nothing started
+    assert parallel._helpers == [helper]
+
+
+def test_a_helper_whose_warm_up_fails_still_prepares(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    parallel.start(1, warm="no_such_module:nothing")
+    results = parallel.map_slices(_pids, list(range(20)), 2, local=False)
+    assert [pid for part, _ in results for pid in part] == [parallel._helpers[0].process.pid] * 20
+
+
+def _mark():  # a warm-up target, importable by name
+    Path(os.environ["RHETORIC_TEST_WARM_MARK"]).write_text(str(os.getpid()))
+
+
+def test_a_run_starts_its_helper_early_only_when_its_folders_can_fill_one(tmp_path, monkeypatch):
+    from rhetoric.config import Settings, SourceSpec
+    from rhetoric.pipeline import start_helpers
+
+    started = []
+    monkeypatch.setattr(parallel, "start", lambda count, warm=None: started.append((count, warm)))
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    big, small = tmp_path / "big", tmp_path / "small"
+    big.mkdir(), small.mkdir()
+    for i in range(10):  # MIN_PER_PROCESS is 5 here: 10 files share a first chunk between two processes
+        (big / f"a{i}.txt").write_text("text")
+    for name in ("a.txt", "b.md", "notes.csv", "c.jpg", "d.json", "e.pdf", "f.docx", "g.png", "h.zip", "i.tar"):
+        (small / name).write_text("text")  # two article files among ten
+
+    def settings(*folders, workers=0):
+        return Settings(root=tmp_path, sources=tuple(SourceSpec("folder", str(f)) for f in folders), workers=workers)
+
+    assert not start_helpers(settings(small)) and not start_helpers(settings(tmp_path / "missing"))
+    assert not start_helpers(settings(big, workers=1)) and started == []
+    assert start_helpers(settings(small, big)) and started == [(1, "rhetoric.prepare:warm")]
