@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import chain, islice
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from rhetoric import parallel
 from rhetoric.config import Settings, SourceSpec
 from rhetoric.errors import ConfigError, StoreError
-from rhetoric.ingest import ARTICLE_SUFFIXES, IngestBatch, NewArticle, RawArticle, read_folder_in_chunks
+from rhetoric.ingest import (
+    ARTICLE_SUFFIXES, SKIPPED_NAMES, IngestBatch, NewArticle, RawArticle, read_folder_in_chunks,
+)
 from rhetoric.labels import load_frames
 from rhetoric.prepare import prepare_chunk
 from rhetoric.repeats import mark_repeats
@@ -102,31 +106,52 @@ def live_sources(settings: Settings) -> list[SourceSpec]:
 
 
 def start_helpers(settings: Settings) -> bool:
-    """Start the helper processes a run will prepare its first chunk with, when its folders hold enough files to
-    share it (rhetoric.parallel.processes_for); whether any was started.
+    """Start the helper processes a run will prepare its first chunk with, when that chunk looks new enough to
+    share (rhetoric.parallel.processes_for); whether any was started.
 
     Called before Prefect starts the flow: a helper then has a second or two to start and load
     the language model (rhetoric.prepare.warm), which the first chunk, prepared by the run and
-    its helpers together, otherwise waited for (about 0.6 s of a first run on 10,000 articles).
-    A run that then finds every file unchanged leaves the helper idle.
+    its helpers together, otherwise waited for (about 0.8 s of a first run on 10,000 articles).
+    The first chunk's files are the folders' first batch_size article files by name, as they
+    are read; those whose name the store has already recorded as a source are taken as
+    unchanged. A rerun that finds nothing new would pay for a helper it never uses (0.4 s of a
+    rerun on 10,000 files), so none is started then.
     """
     wanted = parallel.processes_for(settings.batch_size, settings.workers) - 1
-    enough = 2 * parallel.MIN_PER_PROCESS
-    if wanted < 1 or not any(_holds_files(Path(spec.location), enough) for spec in settings.sources
-                             if spec.kind == "folder"):
+    enough = 2 * parallel.MIN_PER_PROCESS  # the fewest new articles a first chunk shares with a helper
+    if wanted < 1:
+        return False
+    names = _first_chunk_names(settings)
+    if len(names) < enough:
+        return False
+    try:
+        store = Store(settings.resolved_db_url())
+        try:
+            known = store.known_sources(names)
+        finally:
+            store.close()
+    except (StoreError, SQLAlchemyError):
+        known = set()
+    if len(set(names) - known) < enough:
         return False
     parallel.start(wanted, warm="rhetoric.prepare:warm")
     return True
 
 
-def _holds_files(folder: Path, count: int) -> bool:
-    """Whether the folder holds at least `count` article files (it stops counting there)."""
-    try:
-        with os.scandir(folder) as entries:
-            found = (e for e in entries if os.path.splitext(e.name)[1].lower() in ARTICLE_SUFFIXES and e.is_file())
-            return next(islice(found, count - 1, None), None) is not None
-    except OSError:
-        return False
+def _first_chunk_names(settings: Settings) -> list[str]:
+    """The names of the article files the folder sources' first chunk will hold (read_folder_in_chunks's order)."""
+    names: list[str] = []
+    for spec in settings.sources:
+        if spec.kind != "folder" or len(names) >= settings.batch_size:
+            continue
+        try:
+            with os.scandir(spec.location) as entries:
+                found = sorted(e.name for e in entries if os.path.splitext(e.name)[1].lower() in ARTICLE_SUFFIXES
+                               and e.name.lower() not in SKIPPED_NAMES and e.is_file())
+        except OSError:
+            continue
+        names += found[:settings.batch_size - len(names)]
+    return names
 
 
 def skip_unchanged(store: Store, raw: list[RawArticle]) -> tuple[list[RawArticle], int]:

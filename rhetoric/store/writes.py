@@ -211,6 +211,11 @@ class ArticleWrites:
         if rows:  # one row per article, with a timestamp: SQLAlchemy binds the types
             conn.execute(insert_ignoring(self.engine, article_sources), rows)
 
+    def known_sources(self, sources: Iterable[str]) -> set[str]:
+        """Those of these sources (a folder's file names, addresses) that some stored article was read from."""
+        with self.engine.connect() as conn:
+            return set(lookup(conn, article_sources.c.source, article_sources.c.article_id, sources))
+
     def known_fingerprints(self, fingerprints: Iterable[str]) -> set[tuple[str, str]]:
         """The (fingerprint, source) pairs already stored: inputs a run can skip unread."""
         with self.engine.connect() as conn:

@@ -159,23 +159,34 @@ def _mark():  # a warm-up target, importable by name
     Path(os.environ["RHETORIC_TEST_WARM_MARK"]).write_text(str(os.getpid()))
 
 
-def test_a_run_starts_its_helper_early_only_when_its_folders_can_fill_one(tmp_path, monkeypatch):
+def test_a_run_starts_its_helper_early_only_when_its_first_chunk_looks_new(tmp_path, monkeypatch):
     from rhetoric.config import Settings, SourceSpec
-    from rhetoric.pipeline import start_helpers
+    from rhetoric.pipeline import open_store, start_helpers
+    from rhetoric.store import NewArticle
 
     started = []
     monkeypatch.setattr(parallel, "start", lambda count, warm=None: started.append((count, warm)))
     monkeypatch.setattr(parallel, "cores", lambda: 2)
     big, small = tmp_path / "big", tmp_path / "small"
     big.mkdir(), small.mkdir()
-    for i in range(10):  # MIN_PER_PROCESS is 5 here: 10 files share a first chunk between two processes
-        (big / f"a{i}.txt").write_text("text")
-    for name in ("a.txt", "b.md", "notes.csv", "c.jpg", "d.json", "e.pdf", "f.docx", "g.png", "h.zip", "i.tar"):
+    for i in range(16):  # MIN_PER_PROCESS is 5 here: 10 new files share a first chunk between two processes
+        (big / f"a{i:02d}.txt").write_text("text")
+    for name in ("a.txt", "b.md", "notes.csv", "c.jpg", "d.json", "readme.md", "f.docx", "g.png", "h.zip", "i.tar"):
         (small / name).write_text("text")  # two article files among ten
 
-    def settings(*folders, workers=0):
-        return Settings(root=tmp_path, sources=tuple(SourceSpec("folder", str(f)) for f in folders), workers=workers)
+    def settings(*folders, workers=0, batch_size=2500):
+        return Settings(root=tmp_path, sources=tuple(SourceSpec("folder", str(f)) for f in folders), workers=workers,
+                        batch_size=batch_size)
 
+    open_store(settings()).close()
     assert not start_helpers(settings(small)) and not start_helpers(settings(tmp_path / "missing"))
-    assert not start_helpers(settings(big, workers=1)) and started == []
+    assert not start_helpers(settings(big, workers=1)) and not start_helpers(settings(big, batch_size=9))
+    assert started == []
     assert start_helpers(settings(small, big)) and started == [(1, "rhetoric.prepare:warm")]
+
+    store = open_store(settings())  # a later run: five of the files stored already, eleven new
+    store.add_articles([NewArticle(content_hash=f"{i:064d}", sentences=["One sentence."], source=f"a{i:02d}.txt")
+                        for i in range(5)], "run-1")
+    store.close()
+    assert not start_helpers(settings(big, batch_size=12))  # 7 new among the first 12: not enough
+    assert start_helpers(settings(big)) and len(started) == 2  # 11 new among all 16
