@@ -110,6 +110,17 @@ def read_folder(spec: SourceSpec, max_bytes: int, suffixes: tuple[str, ...] = AR
     return batch
 
 
+def article_names(folder: Path | str, suffixes: tuple[str, ...] = ARTICLE_SUFFIXES) -> list[str]:
+    """The names of the folder's article files, in the order a run reads them.
+
+    Raises:
+        OSError: the folder cannot be listed.
+    """
+    with os.scandir(folder) as entries:  # names sorted as strings: a Path comparison costs ten times more
+        return sorted(e.name for e in entries if e.is_file() and os.path.splitext(e.name)[1].lower() in suffixes
+                      and e.name.lower() not in SKIPPED_NAMES)
+
+
 def read_folder_in_chunks(spec: SourceSpec, max_bytes: int, chunk: int | None = None,
                           suffixes: tuple[str, ...] = ARTICLE_SUFFIXES) -> Iterator[IngestBatch]:
     """read_folder a chunk of files at a time: each batch holds the next `chunk` files (all when None), read when
@@ -129,9 +140,7 @@ def read_folder_in_chunks(spec: SourceSpec, max_bytes: int, chunk: int | None = 
         batch.refusals.append(Refusal(str(manifest_path), f"{exc}; no file of {folder} is read until it is fixed"))
         yield batch
         return
-    with os.scandir(folder) as entries:  # names sorted as strings: a Path comparison costs ten times more
-        names = sorted(e.name for e in entries if e.is_file() and os.path.splitext(e.name)[1].lower() in suffixes
-                       and e.name.lower() not in SKIPPED_NAMES)
+    names = article_names(folder, suffixes)
     files = [folder / name for name in names]
     present = set(names)
     for name, row in manifest.items():

@@ -8,7 +8,6 @@ stores and classifies, then counts what it did (rhetoric.summary) and writes the
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
@@ -19,9 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from rhetoric import parallel
 from rhetoric.config import Settings, SourceSpec
 from rhetoric.errors import ConfigError, StoreError
-from rhetoric.ingest import (
-    ARTICLE_SUFFIXES, SKIPPED_NAMES, IngestBatch, NewArticle, RawArticle, read_folder_in_chunks,
-)
+from rhetoric.ingest import IngestBatch, NewArticle, RawArticle, article_names, read_folder_in_chunks
 from rhetoric.labels import load_frames
 from rhetoric.prepare import prepare_chunk
 from rhetoric.repeats import mark_repeats
@@ -145,12 +142,9 @@ def _first_chunk_names(settings: Settings) -> list[str]:
         if spec.kind != "folder" or len(names) >= settings.batch_size:
             continue
         try:
-            with os.scandir(spec.location) as entries:
-                found = sorted(e.name for e in entries if os.path.splitext(e.name)[1].lower() in ARTICLE_SUFFIXES
-                               and e.name.lower() not in SKIPPED_NAMES and e.is_file())
-        except OSError:
-            continue
-        names += found[:settings.batch_size - len(names)]
+            names += article_names(spec.location)[:settings.batch_size - len(names)]
+        except OSError:  # the run itself reports the folder
+            pass
     return names
 
 
