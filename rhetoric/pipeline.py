@@ -114,12 +114,8 @@ def start_helpers(settings: Settings) -> bool:
     unchanged. A rerun that finds nothing new would pay for a helper it never uses (0.4 s of a
     rerun on 10,000 files), so none is started then.
     """
-    wanted = parallel.processes_for(settings.batch_size, settings.workers) - 1
-    enough = 2 * parallel.MIN_PER_PROCESS  # the fewest new articles a first chunk shares with a helper
-    if wanted < 1:
-        return False
     names = _first_chunk_names(settings)
-    if len(names) < enough:
+    if parallel.processes_for(len(names), settings.workers) < 2:  # too few files to share, or one process asked
         return False
     try:
         store = Store(settings.resolved_db_url())
@@ -129,9 +125,10 @@ def start_helpers(settings: Settings) -> bool:
             store.close()
     except (StoreError, SQLAlchemyError):
         known = set()
-    if len(set(names) - known) < enough:
+    helpers = parallel.processes_for(len(set(names) - known), settings.workers) - 1  # the run prepares a share too
+    if helpers < 1:
         return False
-    parallel.start(wanted, warm="rhetoric.prepare:warm")
+    parallel.start(helpers, warm="rhetoric.prepare:warm")
     return True
 
 
