@@ -204,8 +204,8 @@ _POISSON_ONE_CDF = np.cumsum([np.exp(-1.0) / np.prod(np.arange(1, k + 1, dtype=f
 def poisson_one(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     """Poisson(1) draws as float32 weights, by inverting the distribution function at float32 uniform draws.
 
-    numpy's Poisson sampler took 0.18 s for the 4,000,000 weights of a 10,000-article
-    corpus, a third of drawing the dashboard's bands; this takes 0.06 s. Float32 uniforms
+    numpy's Poisson sampler took 0.11-0.18 s for the 4,000,000 weights of a 10,000-article
+    corpus, a third of drawing the dashboard's bands; this takes 0.055-0.065 s. Float32 uniforms
     resolve probabilities down to 6e-8: a weight of 10 or more (probability 1.1e-7) is
     drawn as at most 10, which no band can show.
     """
