@@ -9,7 +9,7 @@ again on a fresh store under cProfile, for each stage's functions with the most 
 its seconds). Wall times on a shared machine are noisy. Asserts nothing.
 
     PYTHONPATH=. python bench/profile_pipeline.py [--articles 10000] [--corpus DIR] [--top 8]
-        [--stage prepare] [--dump DIR] [--no-profile] [--rerun] [--batch-size N] [--head-start 2]
+        [--stage prepare] [--dump DIR] [--no-profile] [--rerun] [--batch-size N]
 """
 
 from __future__ import annotations
@@ -51,8 +51,7 @@ class Stages:
         return result
 
 
-def one_run(stages: Stages, settings, store, run_id: str = "profile-run", head_start: float = 0.0
-            ) -> tuple[int, object]:
+def one_run(stages: Stages, settings, store, run_id: str = "profile-run") -> tuple[int, object]:
     """The body of flows.pipeline._ingest_and_classify for folder sources; returns (new sentences, model).
 
     Reading, preparing, checking for repeats and storing go through pipeline.ingest, a chunk of
@@ -67,13 +66,10 @@ def one_run(stages: Stages, settings, store, run_id: str = "profile-run", head_s
 
     summary = RunSummary(run_id=run_id)
     lock = store.run_lock()
-    if pipeline.start_helpers(settings):  # as `rhetoric run` does before Prefect starts the flow
-        time.sleep(head_start)
     model = stages.run("load model", ensure_champion, settings.models_dir, settings.labels_dir)
     began, began_cpu = time.perf_counter(), time.process_time()
     stages.run("ingest", pipeline.ingest, store, settings, summary, IngestBatch(), lock, None, pipeline.store_articles,
-               lambda prepared, added: pipeline.classify_chunk(store, model, prepared, added, settings.batch_size),
-               pipeline.scoring_for(model))
+               lambda prepared, added: pipeline.classify_chunk(store, model, prepared, added, settings.batch_size))
     lock.release()
     wall, cpu = time.perf_counter() - began, time.process_time() - began_cpu
     del stages.seconds["ingest"], stages.cpu["ingest"]
@@ -110,9 +106,6 @@ def main() -> None:
     parser.add_argument("--dump", type=Path, help="write each stage's profile to DIR/STAGE.prof")
     parser.add_argument("--no-profile", action="store_true", help="time the stages only")
     parser.add_argument("--batch-size", type=int, help="articles a chunk (default: the setting's default)")
-    parser.add_argument("--head-start", type=float, default=2.0,
-                        help="seconds between starting the helpers and the run's first read, as Prefect's start "
-                             "of the flow gives them in `rhetoric run` (default 2; 0: none)")
     parser.add_argument("--rerun", action="store_true",
                         help="time and profile a second run on the same store, which finds nothing new")
     args = parser.parse_args()
@@ -136,18 +129,17 @@ def main() -> None:
             write_corpus(corpus, args.articles)
         shutil.copytree(ROOT / "labels", work / "labels")
         timed, sentences, texts, predict = measured_run(work, corpus, args.models, "timed", False, args.rerun,
-                                                        args.batch_size, args.head_start)
+                                                        args.batch_size)
         report(timed, sentences, len(texts), predict, args.rerun)
         if not args.no_profile:
-            profiled, *_ = measured_run(work, corpus, args.models, "profiled", True, args.rerun, args.batch_size,
-                                        args.head_start)
+            profiled, *_ = measured_run(work, corpus, args.models, "profiled", True, args.rerun, args.batch_size)
             show_profiles(profiled, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def measured_run(work: Path, corpus: Path, models: Path, name: str, profiled: bool, rerun: bool = False,
-                 batch_size: int | None = None, head_start: float = 0.0):
+                 batch_size: int | None = None):
     """One run on a fresh store (and with rerun, a second one that finds nothing new, whose stages are
     returned); returns its stages, the sentences stored, their texts and predict's seconds."""
     from rhetoric import pipeline
@@ -160,7 +152,7 @@ def measured_run(work: Path, corpus: Path, models: Path, name: str, profiled: bo
     store = pipeline.open_store(settings)
     stages = Stages(profiled)
     store.start_run("profile-run")
-    sentences, model = one_run(stages, settings, store, head_start=head_start)
+    sentences, model = one_run(stages, settings, store)
     store.finish_run("profile-run", "completed", {})
     if rerun:  # the same sources again: nothing new to store or classify
         stages = Stages(profiled)
@@ -186,10 +178,10 @@ def report(stages: Stages, sentences: int, n_texts: int, predict: float, rerun: 
     print(f"{'stage':<12}{'seconds':>9}{'CPU s':>8}{'sentences/s':>14}{'share':>8}")
     for name, seconds in stages.seconds.items():
         print(f"{name:<12}{seconds:>9.2f}{stages.cpu[name]:>8.2f}{sentences / seconds:>14,.0f}{seconds / total:>8.0%}")
-    whole = total - stages.seconds["load model"]
+    on_top = total - stages.seconds["classify"] - stages.seconds["load model"]
     print(f"classify alone (the champion's predict on the {n_texts:,} stored sentences): {predict:.2f} s")
-    print(f"the whole run but loading the model: {whole:.2f} s = {whole / predict:.2f}x classify alone "
-          "(the helpers score the sentences as they prepare them, so no one stage holds the scoring)")
+    print(f"the run on top of classifying: {on_top:.2f} s = {on_top / predict:.2f}x classify; "
+          f"the whole run but loading the model: {(total - stages.seconds['load model']) / predict:.2f}x")
 
 
 def show_profiles(stages: Stages, args) -> None:

@@ -48,31 +48,6 @@ class RawArticle:
         return digest.hexdigest()
 
 
-class SentenceScores:
-    """One article's sentence scores as a model version gave them: (sentences x frames) labels and scores, frames
-    in the given order. rhetoric.prepare scores an article where it is prepared, so that a run's helper processes
-    share the scoring; equal when every value is."""
-
-    __slots__ = ("version", "frames", "labels", "scores")
-
-    def __init__(self, version: str, frames: tuple[str, ...], labels, scores) -> None:
-        self.version, self.frames, self.labels, self.scores = version, tuple(frames), labels, scores
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, SentenceScores) and (self.version, self.frames) == (other.version, other.frames)
-                and self.labels.shape == other.labels.shape and bool((self.labels == other.labels).all())
-                and bool((self.scores == other.scores).all()))
-
-    def __repr__(self) -> str:
-        return f"SentenceScores({self.version!r}, {len(self.labels)} sentences x {len(self.frames)} frames)"
-
-    def __getstate__(self):
-        return self.version, self.frames, self.labels, self.scores
-
-    def __setstate__(self, state) -> None:
-        self.version, self.frames, self.labels, self.scores = state
-
-
 @dataclass
 class NewArticle:
     """A cleaned, split article ready to store (rhetoric.prepare makes one from a RawArticle)."""
@@ -89,7 +64,6 @@ class NewArticle:
     signature: str | None = None
     fingerprint: str | None = None
     language: str | None = None
-    scores: SentenceScores | None = None  # given when a helper scored the sentences as it prepared them
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,6 @@ from typing import Any, Callable, Sequence
 
 # below this many articles for each process, starting and feeding a helper costs more than it saves
 MIN_PER_PROCESS = 250
-# helpers yield to the run's own process: with a helper on every core, the run (storing one chunk while its
-# helpers prepare the next) still gets a core when it has work, and the helpers use the time it leaves
-HELPER_NICENESS = 10
 
 _PR_SET_PDEATHSIG = 1
 _helpers: list["_Helper"] = []
@@ -62,12 +59,10 @@ def map_slices(function: Callable[[list], Any], items: Sequence, workers: int, l
     """function over contiguous slices of items, side by side; its results, one per slice, in input order.
 
     With local, this process does the first slice while helpers do the others (it has
-    nothing else to do meanwhile). Without it, every slice goes to a helper, and none is
-    done here: the caller is a background thread of a process busy with other work, and a slice
-    done here would slow that work down (the GIL). Helpers run at a lower priority
-    (HELPER_NICENESS), so the busy process keeps its core whenever it has work, and they
-    take the time it leaves. Either way, a slice whose helper fails is done here. function
-    must be importable by name (a helper unpickles it).
+    nothing else to do meanwhile). Without it, the slices go to one helper fewer, and none
+    is done here: the caller is a background thread of a process busy with other work, which
+    keeps its core, and a slice done here would slow that work down (the GIL). Either way, a slice whose
+    helper fails is done here. function must be importable by name (a helper unpickles it).
 
     Raises:
         Stopped: stop() was called while the slices were out (the run is ending).
@@ -75,6 +70,8 @@ def map_slices(function: Callable[[list], Any], items: Sequence, workers: int, l
     parts = processes_for(len(items), workers)
     if parts == 1:
         return [function(list(items))]
+    if not local:  # one process fewer: this one keeps a core for its own work (with a helper on every core,
+        parts -= 1  # a two-core machine ran three processes, and the run's own work slowed as much as it gained)
     bounds = [len(items) * k // parts for k in range(parts + 1)]
     slices = [list(items[bounds[k]:bounds[k + 1]]) for k in range(parts)]
     mine = slices[:1] if local else []
@@ -129,11 +126,11 @@ class _Feed:
 class _Helper:
     """One helper process and its pipes."""
 
-    def __init__(self, warm: str | None = None, argument: str | None = None) -> None:
+    def __init__(self, warm: str | None = None) -> None:
         package_root = str(Path(__file__).resolve().parents[1])  # found even when rhetoric is not installed
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH"))
                                                           if p)}
-        warming = ["--warm", warm, *([argument] if argument is not None else [])] if warm else []
+        warming = ["--warm", warm] if warm else []
         self.process = subprocess.Popen([sys.executable, "-m", "rhetoric.parallel", *warming], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, env=env,
                                         preexec_fn=partial(_arm_helper, os.getpid()))
@@ -173,25 +170,24 @@ class _Helper:
             self.process.wait()
 
 
-def _running(count: int, warm: str | None = None, argument: str | None = None) -> list[_Helper]:
+def _running(count: int, warm: str | None = None) -> list[_Helper]:
     """`count` live helpers (dead ones replaced, new ones started, warming with `warm`); called holding _guard."""
     _helpers[:] = [h for h in _helpers if h.alive() or h.stop()]
     while len(_helpers) < count:
-        _helpers.append(_Helper(warm, argument))
+        _helpers.append(_Helper(warm))
     return _helpers[:count]
 
 
-def start(count: int, warm: str | None = None, argument: str | None = None) -> None:
+def start(count: int, warm: str | None = None) -> None:
     """Start helpers now, up to `count` live ones, so that they are ready when the first slices come.
 
     warm is "module:function": each helper started here imports the module and calls the
-    function (with `argument`, a string, when given; else with none) in a background thread
-    as soon as it starts, to load what its slices will need while the caller is still busy
-    with other things. A helper that fails to warm up is no worse off: it loads the same
-    things on its first slice.
+    function (no arguments) in a background thread as soon as it starts, to load what its
+    slices will need while the caller is still busy with other things. A helper that fails
+    to warm up is no worse off: it loads the same things on its first slice.
     """
     with _guard:
-        _running(count, warm, argument)
+        _running(count, warm)
 
 
 def shutdown() -> None:
@@ -215,10 +211,6 @@ def die_with_parent(parent: int) -> None:
 
 def _arm_helper(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # kept across exec: Ctrl-C is the run's to answer
-    try:
-        os.nice(HELPER_NICENESS)
-    except OSError:  # not allowed here: the helper runs at the run's priority
-        pass
     die_with_parent(parent)
 
 
@@ -227,8 +219,8 @@ def _serve(argv: Sequence[str] = ()) -> None:
     module:function` in argv, that function runs first, in a background thread (start())."""
     inbox, outbox = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing printed may mix with the results
-    if len(argv) in (2, 3) and argv[0] == "--warm":
-        threading.Thread(target=_warm_up, args=tuple(argv[1:]), name="rhetoric-helper-warm-up", daemon=True).start()
+    if len(argv) == 2 and argv[0] == "--warm":
+        threading.Thread(target=_warm_up, args=(argv[1],), name="rhetoric-helper-warm-up", daemon=True).start()
     while True:
         try:
             function, part = pickle.load(inbox)
@@ -245,13 +237,13 @@ def _serve(argv: Sequence[str] = ()) -> None:
             return
 
 
-def _warm_up(target: str, *argument: str) -> None:
-    """Call "module:function", with the argument when there is one; any failure is left for the first slice to meet."""
+def _warm_up(target: str) -> None:
+    """Call "module:function"; any failure is left for the first slice to meet."""
     import importlib
 
     try:
         module, name = target.split(":")
-        getattr(importlib.import_module(module), name)(*argument)
+        getattr(importlib.import_module(module), name)()
     except Exception:
         pass
 

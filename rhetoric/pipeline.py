@@ -9,11 +9,10 @@ stores and classifies, then counts what it did (rhetoric.summary) and writes the
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import chain, groupby
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from rhetoric import parallel
@@ -21,7 +20,7 @@ from rhetoric.config import Settings, SourceSpec
 from rhetoric.errors import ConfigError, StoreError
 from rhetoric.ingest import IngestBatch, NewArticle, RawArticle, article_names, read_folder_in_chunks
 from rhetoric.labels import load_frames
-from rhetoric.prepare import Scoring, prepare_chunk
+from rhetoric.prepare import prepare_chunk
 from rhetoric.repeats import mark_repeats
 from rhetoric.store import AddResult, Store
 from rhetoric.summary import RunSummary
@@ -104,13 +103,12 @@ def live_sources(settings: Settings) -> list[SourceSpec]:
 
 
 def start_helpers(settings: Settings) -> bool:
-    """Start the helper processes a run will prepare (and score) its chunks with, when the first chunk looks new
-    enough to share (rhetoric.parallel.processes_for); whether any was started.
+    """Start the helper processes a run will prepare its first chunk with, when that chunk looks new enough to
+    share (rhetoric.parallel.processes_for); whether any was started.
 
     Called before Prefect starts the flow: a helper then has a second or two to start and load
-    the language model and the champion's scorer (rhetoric.prepare.warm), which the first
-    chunk, prepared by the run and its helpers together, otherwise waited for (about 0.8 s of a
-    first run on 10,000 articles).
+    the language model (rhetoric.prepare.warm), which the first chunk, prepared by the run and
+    its helpers together, otherwise waited for (about 0.8 s of a first run on 10,000 articles).
     The first chunk's files are the folders' first batch_size article files by name, as they
     are read; those whose name the store has already recorded as a source are taken as
     unchanged. A rerun that finds nothing new would pay for a helper it never uses (0.4 s of a
@@ -127,26 +125,11 @@ def start_helpers(settings: Settings) -> bool:
             store.close()
     except (StoreError, SQLAlchemyError):
         known = set()
-    helpers = parallel.processes_for(len(set(names) - known), settings.workers)
-    if helpers < 2:
+    helpers = parallel.processes_for(len(set(names) - known), settings.workers) - 1  # the run prepares a share too
+    if helpers < 1:
         return False
-    # as many as the later chunks use (the first chunk uses one fewer: the run prepares a share of it too)
-    scoring = _champion_scoring(settings)
-    parallel.start(helpers, warm="rhetoric.prepare:warm", argument=scoring.to_json() if scoring else None)
+    parallel.start(helpers, warm="rhetoric.prepare:warm")
     return True
-
-
-def _champion_scoring(settings: Settings) -> Scoring | None:
-    """scoring_for the champion as it stands (None without one: the run trains it, and the helpers load its scorer
-    on their first slice)."""
-    from rhetoric.errors import ModelError
-    from rhetoric.registry import Registry
-
-    try:
-        champion = Registry(settings.models_dir).champion(lazy=True)
-    except ModelError:
-        return None
-    return scoring_for(champion) if champion is not None else None
 
 
 def _first_chunk_names(settings: Settings) -> list[str]:
@@ -180,8 +163,7 @@ def store_articles(store: Store, prepared: list[NewArticle], run_id: str,
 
 def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBatch, lock: RunLock,
            prepare: Callable | None = None, write: Callable = store_articles,
-           classify: Callable[[list[NewArticle], AddResult], int] | None = None,
-           scoring: Scoring | None = None) -> bool:
+           classify: Callable[[list[NewArticle], AddResult], int] | None = None) -> bool:
     """Bring the sources' new articles into the store settings.batch_size at a time, counting them in the summary.
 
     The folder sources are read a chunk of files at a time, followed by live (the articles
@@ -200,8 +182,7 @@ def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBa
 
     prepare(raw, local) starts preparing a chunk and returns its future (anything with
     result()); local says whether this process may take a slice. It defaults to
-    prepare_chunk on settings.workers processes, from a background thread, scoring the
-    sentences as it prepares them when given scoring (scoring_for(model)); the flow passes
+    prepare_chunk on settings.workers processes, from a background thread; the flow passes
     its task's submit. write defaults to store_articles. classify(prepared, added), when
     given, scores the sentences of a chunk's new articles and returns how many it scored.
 
@@ -214,7 +195,7 @@ def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBa
         pool = ThreadPoolExecutor(1, thread_name_prefix="rhetoric-prepare")
 
         def prepare(raw: list[RawArticle], local: bool):
-            return pool.submit(prepare_chunk, raw, settings.workers, local, scoring)
+            return pool.submit(prepare_chunk, raw, settings.workers, local)
     pending = None  # the chunk being prepared: (how many of its inputs were unchanged, its future)
     try:
         for raw in _timed_chunks(summary, _rechunked(chain(folder_chunks(settings), [live]), settings.batch_size)):
@@ -351,51 +332,18 @@ def classify_chunk(store: Store, model, prepared: list[NewArticle], added: AddRe
     soon as they are stored; how many were scored.
 
     The texts are the prepared ones in memory; only the new sentences' ids are read back (by
-    article, so it costs the same on a store of any size). An article that a helper scored as
-    it prepared it (rhetoric.prepare.score_articles), with this model's version and frames,
-    has its scores written as they are; the others are scored here. classify_stale, at the
-    end of a run, catches whatever else is left (a promotion's rescoring).
+    article, so it costs the same on a store of any size). classify_stale, at the end of a
+    run, catches whatever else is left (a promotion's rescoring).
     """
     readable = set(model_languages(model))
     items = {article_id: prepared[position] for article_id, position in zip(added.new_article_ids, added.new_positions)
              if prepared[position].language is None or prepared[position].language in readable}
     rows = store.sentence_positions(list(items))
-    ready = {article_id for article_id, item in items.items() if _scored_by(item.scores, model)}
-    ids, labels, scores, todo_ids, todo_texts = [], [], [], [], []
-    for article_id, group in groupby(rows, key=lambda row: row[1]):
-        group = list(group)
-        item = items[article_id]
-        if article_id in ready:
-            positions = [idx for _, _, idx in group]
-            ids += [sentence_id for sentence_id, _, _ in group]
-            labels.append(item.scores.labels[positions])
-            scores.append(item.scores.scores[positions])
-        else:
-            todo_ids += [sentence_id for sentence_id, _, _ in group]
-            todo_texts += [item.sentences[idx] for _, _, idx in group]
-    if ids:  # scored already: only written
-        labels, scores = np.concatenate(labels), np.concatenate(scores)
-        for start in range(0, len(ids), batch_size):
-            end = start + batch_size
-            store.write_predictions(ids[start:end], model.frames, labels[start:end], scores[start:end], model.version,
-                                    replace=False)
-    for start in range(0, len(todo_ids), batch_size):
-        _score(store, model, todo_ids[start:start + batch_size], todo_texts[start:start + batch_size], replace=False)
-    return len(ids) + len(todo_ids)
-
-
-def _scored_by(scores, model) -> bool:
-    """Whether precomputed sentence scores are this model's: same version, same frames in the same order."""
-    return scores is not None and scores.version == model.version and tuple(scores.frames) == tuple(model.frames)
-
-
-def scoring_for(model) -> Scoring | None:
-    """What a helper needs to score as the model does (rhetoric.prepare.Scoring), or None for a model without
-    scorer.npz (embeddings), whose sentences the run scores itself."""
-    path = getattr(model, "scorer_path", None)
-    if path is None:
-        return None
-    return Scoring(model.version, tuple(model.frames), str(Path(path).resolve()), model_languages(model))
+    ids = [sentence_id for sentence_id, _, _ in rows]
+    texts = [items[article_id].sentences[idx] for _, article_id, idx in rows]
+    for start in range(0, len(ids), batch_size):
+        _score(store, model, ids[start:start + batch_size], texts[start:start + batch_size], replace=False)
+    return len(ids)
 
 
 def new_by_outlet(prepared: list[NewArticle], added: AddResult) -> dict[str, int]:

@@ -2,24 +2,20 @@
 sentences classified a batch at a time, so a large corpus is never in memory at once."""
 
 from concurrent.futures import Future
-from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from rhetoric.config import Settings, SourceSpec
-from rhetoric import parallel
-from rhetoric.ingest import IngestBatch, RawArticle, SentenceScores, read_folder, read_folder_in_chunks
-from rhetoric.pipeline import classify_chunk, classify_stale, ingest, scoring_for
-from rhetoric.prepare import prepare_articles, prepare_chunk
+from rhetoric.ingest import IngestBatch, RawArticle, read_folder, read_folder_in_chunks
+from rhetoric.pipeline import classify_chunk, classify_stale, ingest
+from rhetoric.prepare import prepare_articles
 from rhetoric.summary import RunSummary
 from rhetoric.registry import Registry
 from rhetoric.store import Store
 from rhetoric.store import NewArticle
 from tests.conftest import MODELS
 from tests.http_fixtures import story
-
-TOPICS = ["talks", "trade", "summit", "energy", "visit"]
 
 
 def write_folder(folder, topics: dict[str, str]) -> SourceSpec:
@@ -192,62 +188,3 @@ def test_a_chunk_is_classified_as_classify_stale_would_have_classified_it(store,
     assert mine.drop(columns=scores).equals(theirs.drop(columns=scores))
     # the same to the last bits a batch's alignment in memory moves (about 1e-15)
     assert np.allclose(mine[scores].fillna(-1), theirs[scores].fillna(-1), rtol=0, atol=1e-12)
-
-
-def test_a_chunk_scored_by_the_helpers_that_prepared_it_is_stored_as_the_run_would_score_it(store, tmp_path,
-                                                                                            monkeypatch):
-    monkeypatch.setattr(parallel, "MIN_PER_PROCESS", 1)  # four articles, shared by two helpers
-    model = Registry(MODELS).champion(lazy=True)
-    scoring = scoring_for(model)
-    raw = [RawArticle(source=f"{topic}.txt", text="Headline\n\n" + "\n\n".join(story(topic)))
-           for topic in ("talks", "trade", "summit")] + [RawArticle(source="ru.txt", text=RUSSIAN)]
-    try:
-        prepared, _ = prepare_chunk(raw, workers=2, local=False, scoring=scoring)
-    finally:
-        parallel.shutdown()
-    assert [a.scores is not None for a in prepared] == [True, True, True, False]  # ru: a language it cannot read
-    assert all(a.scores.version == model.version and a.scores.labels.shape == (len(a.sentences), 4)
-               for a in prepared[:3])
-    english = sum(len(a.sentences) for a in prepared[:3])
-
-    def predict(texts):  # the run has nothing left to score itself
-        raise AssertionError(f"scored {len(texts)} sentences again")
-
-    added = store.add_articles(prepared, "run-1")
-    monkeypatch.setattr(model, "predict", predict)
-    assert classify_chunk(store, model, prepared, added, batch_size=7) == english
-    monkeypatch.undo()
-
-    other = Store(f"sqlite:///{tmp_path / 'other.db'}")  # the same articles, scored here at the end of a run
-    other.create_schema()
-    other.add_articles(prepared, "run-1")
-    assert classify_stale(other, Registry(MODELS).champion()) == english
-    frames = list(model.frames)
-    scores = [f"score_{f}" for f in frames]
-    mine, theirs = scored_table(store, frames), scored_table(other, frames)
-    assert mine.drop(columns=scores).equals(theirs.drop(columns=scores))
-    assert np.allclose(mine[scores].fillna(-1), theirs[scores].fillna(-1), rtol=0, atol=1e-12)
-
-    # scores of another version (a promotion since they were made) are not taken: the run scores the sentences
-    later = Store(f"sqlite:///{tmp_path / 'later.db'}")
-    later.create_schema()
-    old = [replace(a, scores=SentenceScores("2020.01.01-00000000", a.scores.frames, a.scores.labels,
-                                            a.scores.scores * 0)) if a.scores else a for a in prepared]
-    assert classify_chunk(later, model, old, later.add_articles(old, "run-1")) == english
-    assert np.allclose(scored_table(later, frames)[scores].fillna(-1), theirs[scores].fillna(-1), rtol=0, atol=1e-12)
-
-
-def test_a_run_given_scoring_has_its_helpers_score_every_chunk(store, tmp_path, monkeypatch):
-    monkeypatch.setattr(parallel, "MIN_PER_PROCESS", 1)
-    spec = write_folder(tmp_path / "in", {f"{c}.txt": topic for c, topic in zip("abcde", TOPICS)})
-    model = Registry(MODELS).champion(lazy=True)
-    monkeypatch.setattr(model, "predict", lambda texts: pytest.fail(f"the run scored {len(texts)} sentences itself"))
-    summary = RunSummary(run_id="run-1")
-    try:
-        assert ingest(store, Settings(sources=(spec,), batch_size=2, workers=2, lock_wait=0), summary, IngestBatch(),
-                      Lock(), classify=lambda prepared, added: classify_chunk(store, model, prepared, added),
-                      scoring=scoring_for(model)) is True
-    finally:
-        parallel.shutdown()
-    assert summary.sentences_scored == summary.sentences_new == store.corpus_summary()["sentences"] > 0
-    assert store.all_scored(model.version, model.frames, ["en"])
