@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from rhetoric.charts import figures
@@ -175,8 +176,10 @@ column frame (raw labels, not adjusted). The diagonal gives each frame's number 
         after=f"{after}\n<script>{_DRILL_JS}</script></body></html>\n")
 
 
-def _figure_div(fig: go.Figure, div_id: str) -> str:
-    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG)
+def _figure_div(fig: go.Figure | dict, div_id: str) -> str:
+    """The chart's div and script; a dict figure (figures.share_over_time) is written as it is, unchecked."""
+    return pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG,
+                       validate=not isinstance(fig, dict))
 
 
 def _facts(data: DashboardData) -> str:

@@ -1,10 +1,13 @@
 """Chart structure (traces, titles, axes, palette) and the assembled page."""
 
+import base64
+import json
 import re
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 
 from rhetoric.charts import figures
@@ -67,10 +70,47 @@ def data(trends, outlets, cooccurrence):
                                 "languages": ["en"]}, model_changes=changes)
 
 
+def decoded(value):
+    """plotly.js typed arrays ({"dtype", "bdata"}) in a figure dict, as the numpy arrays they hold."""
+    if isinstance(value, dict) and set(value) == {"dtype", "bdata"}:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    if isinstance(value, dict):
+        return {key: decoded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [decoded(item) for item in value]
+    return value
+
+
+def share_chart(*args) -> go.Figure:
+    """figures.share_over_time's figure as graph objects, every trace checked by plotly (go.Figure raises on a
+    bad property)."""
+    fig = figures.share_over_time(*args)
+    return go.Figure(decoded(fig)) if isinstance(fig, dict) else fig
+
+
+def test_the_share_chart_written_unchecked_is_what_plotly_writes_checked(trends):
+    changes = pd.DataFrame({"version": ["v2"], "promoted_at": pd.to_datetime(["2023-05-10"])})
+    gappy = trends[trends["period"] != trends["period"].unique()[1]]  # a gap: NaN in the arrays, a whisker
+    for table in (trends, gappy):
+        fig = figures.share_over_time(table, TITLES, "Q", changes, {"Outlet A": table})
+        assert isinstance(fig, dict) and len(fig["data"]) > 4
+        # the same traces built as graph objects from plain numbers and checked: plotly writes the same JSON
+        written = json.loads(pio.to_json(fig, validate=False))
+        assert written == json.loads(pio.to_json(go.Figure(decoded(fig))))
+        assert any(isinstance(trace["y"], dict) for trace in written["data"])  # typed arrays, as plotly writes
+        # and dates as plotly writes the column of datetimes a graph object was given, beside a text customdata
+        # (which decides how plotly writes dates: to the microsecond)
+        rows = figures._with_gaps(table[table["frame"] == "anti_sanctions"],
+                                  figures._all_periods(pd.to_datetime(table["period"]), "Q"))
+        line, = [t for t in written["data"] if t["name"] == "Anti-sanctions" and t["meta"] == "" and "error_y" in t]
+        old_style = go.Scatter(x=pd.to_datetime(rows["period"]), customdata=np.array(line["customdata"]))
+        checked = json.loads(pio.to_json(go.Figure(old_style)))["data"][0]["x"]
+        assert line["x"] == checked and len(checked) == rows["period"].nunique()
+
+
 def test_share_over_time_draws_a_panel_with_band_and_line_per_frame(trends):
     changes = pd.DataFrame({"version": ["v1", "v2"], "promoted_at": pd.to_datetime(["2019-01-01", "2023-05-10"])})
-    fig = figures.share_over_time(trends, TITLES, "Q", changes)
-    assert isinstance(fig, go.Figure)
+    fig = share_chart(trends, TITLES, "Q", changes)
     lines = [t for t in fig.data if t.mode == "lines+markers"]
     bands = [t for t in fig.data if t.fill == "toself"]
     assert [t.name for t in lines] == ["Peace talks", "Anti-sanctions"]  # the titles' order
@@ -92,7 +132,7 @@ def test_share_over_time_draws_a_panel_with_band_and_line_per_frame(trends):
 
 def test_small_shares_get_a_decimal_on_the_axis(trends):
     small = trends.assign(**{c: trends[c] / 10 for c in ("share", "adjusted_share", "share_low", "share_high")})
-    assert figures.share_over_time(small, TITLES).layout.yaxis.tickformat == ".1%"
+    assert share_chart(small, TITLES).layout.yaxis.tickformat == ".1%"
 
 
 def test_volume_over_time_has_one_bar_per_period(trends):
@@ -123,7 +163,7 @@ def test_cooccurrence_is_the_share_of_the_row_frame(cooccurrence):
 
 
 @pytest.mark.parametrize("chart", [
-    lambda: figures.share_over_time(pd.DataFrame(columns=["period", "frame"]), TITLES),
+    lambda: share_chart(pd.DataFrame(columns=["period", "frame"]), TITLES),
     lambda: figures.volume_over_time(pd.DataFrame(columns=["period"])),
     lambda: figures.outlet_heatmap(pd.DataFrame(columns=["outlet", "frame"]), TITLES),
     lambda: figures.cooccurrence_heatmap(pd.DataFrame(columns=["frame_a", "frame_b", "count"]), TITLES),
@@ -179,7 +219,7 @@ def test_trust_panel_lists_rates_sources_and_warns_without_an_audit(data):
 
 def test_periods_without_articles_break_the_line_and_the_band(trends):
     gappy = trends[trends["period"] != trends["period"].unique()[1]]  # the middle quarter has no articles
-    fig = figures.share_over_time(gappy, TITLES, "Q")
+    fig = share_chart(gappy, TITLES, "Q")
     line = next(t for t in fig.data if t.mode == "lines+markers" and t.name == "Anti-sanctions")
     assert len(line.y) == 3 and np.isnan(line.y[1]) and line.connectgaps is False
     bands = [t for t in fig.data if t.fill == "toself" and t.name.startswith("Anti-sanctions")]
@@ -196,7 +236,7 @@ def test_volume_bars_are_a_period_wide_and_sit_on_the_points(trends):
 def test_model_changes_never_stretch_the_axis_and_one_per_period(trends):
     changes = pd.DataFrame({"version": ["v2", "v3", "v4", "v5"],
                             "promoted_at": pd.to_datetime(["2023-05-10", "2023-05-20", "2023-06-01", "2031-01-01"])})
-    fig = figures.share_over_time(trends, TITLES, "Q", changes)
+    fig = share_chart(trends, TITLES, "Q", changes)
     notes = [a.text for a in fig.layout.annotations]
     assert "model v3" not in notes and "model v4" in notes  # v2 and v3 share 2023-Q2 with v4: the last is drawn
     assert "model v5" not in notes  # years after the data: not drawn, the axis is not stretched
@@ -212,7 +252,7 @@ def test_drilldown_strength_ranks_saturated_scores(data):
 
 def test_a_period_between_gaps_shows_its_band_as_a_whisker(trends):
     lonely = trends[trends["period"] != trends["period"].unique()[1]]
-    fig = figures.share_over_time(lonely, TITLES, "Q")
+    fig = share_chart(lonely, TITLES, "Q")
     line = next(t for t in fig.data if t.mode == "lines+markers" and t.name == "Anti-sanctions")
     assert line.error_y.visible
     assert line.error_y.array[0] == pytest.approx(0.02) and line.error_y.arrayminus[2] == pytest.approx(0.01)
