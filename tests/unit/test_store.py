@@ -76,6 +76,16 @@ def test_read_side_aggregates(store):
     assert top["text"].tolist() == ["a sentence 0.", "a sentence 1."]
 
 
+def test_top_sentences_cut_equal_scores_by_sentence_id(store):
+    store.add_articles([article("a", n=3), article("b", n=2)], "run-1")
+    (ids, _), = list(store.iter_stale("v1", ["f1"]))
+    store.write_predictions(ids, ["f1"], np.array([[1], [1], [1], [1], [0]]),
+                            np.array([[0.7], [0.9], [0.7], [0.7], [0.95]]), "v1")
+    top = store.top_sentences("f1", limit=3)  # 0.9, then the first two of the three at 0.7; the unlabelled 0.95 never
+    assert top["sentence_id"].tolist() == [ids[1], ids[0], ids[2]] and top["score"].tolist() == [0.9, 0.7, 0.7]
+    assert top.columns.tolist()[:3] == ["sentence_id", "article_id", "published"]
+
+
 def test_unusable_url_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError, match="check --db"):
         Store("nonsense://nowhere")
