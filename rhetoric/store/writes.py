@@ -207,9 +207,24 @@ class ArticleWrites:
         return inserted
 
     def _insert_sources(self, conn, rows: list[dict]) -> None:
-        """Record each (article, source) pair not recorded yet, with the fingerprint of its input."""
-        if rows:  # one row per article, with a timestamp: SQLAlchemy binds the types
-            conn.execute(insert_ignoring(self.engine, article_sources), rows)
+        """Record each (article, source) pair not recorded yet, with the fingerprint of its input.
+
+        At the driver's speed (insert_many): SQLAlchemy's binding of each row's values took
+        0.13 s of a chunk of 2,500 articles' storing under cProfile. The one value that needs
+        binding, when the row was seen, is bound once through its column's type, as
+        SQLAlchemy would bind it.
+        """
+        if not rows:
+            return
+        seen_at = article_sources.c.seen_at.type.dialect_impl(conn.dialect)  # SQLite's: text without the zone
+        bind = seen_at.bind_processor(conn.dialect) or (lambda value: value)
+        bound = {}
+        for row in rows:
+            seen = row["seen_at"]
+            if seen not in bound:
+                bound[seen] = bind(seen)
+        insert_many(conn, article_sources, SOURCE_COLUMNS,
+                    [tuple(bound[row[c]] if c == "seen_at" else row[c] for c in SOURCE_COLUMNS) for row in rows])
 
     def known_sources(self, sources: Iterable[str]) -> set[str]:
         """Those of these sources (a folder's file names, addresses) that some stored article was read from."""
@@ -240,6 +255,9 @@ def _article_row(item: NewArticle, run_id: str, now: datetime) -> dict:
             "date_missing": item.published is None, "outlet": item.outlet, "source": item.source,
             "url": item.url, "author": item.author, "signature": item.signature, "language": item.language,
             "n_sentences": len(item.sentences), "run_id": run_id, "created_at": now}
+
+
+SOURCE_COLUMNS = ("article_id", "source", "outlet", "url", "canonical_url", "fingerprint", "run_id", "seen_at")
 
 
 def _source_row(article_id: int, item: NewArticle, run_id: str, now: datetime) -> dict:

@@ -76,6 +76,16 @@ def test_read_side_aggregates(store):
     assert top["text"].tolist() == ["a sentence 0.", "a sentence 1."]
 
 
+def test_a_source_is_recorded_when_seen_as_sqlalchemy_would_write_it(store):
+    from sqlalchemy import text
+
+    store.add_articles([article("a"), article("b")], "run-1")
+    with store.engine.connect() as conn:  # the article (written through SQLAlchemy) and its source share one time
+        rows = conn.execute(text("SELECT s.seen_at, a.created_at FROM article_sources s "
+                                 "JOIN articles a ON a.id = s.article_id")).all()
+    assert len(rows) == 2 and all(seen == created for seen, created in rows)  # on SQLite, the same text
+
+
 def test_top_sentences_cut_equal_scores_by_sentence_id(store):
     store.add_articles([article("a", n=3), article("b", n=2)], "run-1")
     (ids, _), = list(store.iter_stale("v1", ["f1"]))
