@@ -39,7 +39,7 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
     unknown = np.array([prepared[p].content_hash not in stored_hashes and addresses[p] not in stored_urls
                         for p in signed.tolist()], dtype=bool)
     stored_near = _nearest_of_values(store, signed[unknown], values[unknown], keys[unknown], threshold)
-    earlier = EarlierNeighbours(values, keys, threshold)  # near-duplicates within the batch
+    neighbours = EarlierNeighbours(values, keys, threshold)  # near-duplicates within the batch
     row_of = {position: row for row, position in enumerate(signed.tolist())}
     held: set[int] = set()  # the rows of the batch's own stories so far (not repeats), which later items may repeat
     batch_urls: dict[str, int] = {}
@@ -60,7 +60,7 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
             _same_story(items, duplicate_of, position, earlier)
             continue
         row = row_of.get(position)
-        stored, in_batch = stored_near.get(position), earlier.best(row, held) if row is not None else None
+        stored, in_batch = stored_near.get(position), neighbours.best(row, held) if row is not None else None
         if stored is not None and (in_batch is None or stored[1] >= in_batch[1]):  # equally close: the stored one
             article_id, score = stored
             duplicate_of[position] = article_id

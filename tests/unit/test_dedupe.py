@@ -181,6 +181,25 @@ def test_repeats_are_stored_once_with_every_outlet_and_url(tmp_path):
     assert carried["Outlet C"] == {("Outlet C", "https://c.test/other"), ("Outlet D", "https://d.test/reprint")}
 
 
+def test_items_after_two_with_one_address_in_a_batch_are_still_compared(tmp_path):
+    # the seventh stop's batch search lost its index to the address check's variable: a batch with two items
+    # of one address, then any signed item, ended the run with a traceback
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.create_schema()
+    batch, _ = prepare_articles([
+        raw("a", "talks", "https://a.test/story", "Outlet A"),
+        raw("b", "trade", "https://a.test/story?utm_source=rss", "Outlet B"),  # the same address as a
+        raw("c", "summit", "https://c.test/summit", "Outlet C"),
+        raw("d", "summit", "https://d.test/reprint", "Outlet D", title="Reprint", edit=True),  # c, edited
+    ])
+    items, duplicate_of, notes = mark_repeats(store, batch, threshold=0.8)
+    assert [n.split(" (")[0] for n in notes] == ["b: same canonical URL as a", "d: near-duplicate of c"]
+    assert items[1].content_hash == items[0].content_hash and items[3].content_hash == items[2].content_hash
+    assert duplicate_of == {}  # nothing stored yet: the repeats are sources of the batch's own stories
+    result = store.add_articles(items, "run-1", duplicate_of)
+    assert len(result.new_article_ids) == 2 and result.already_stored == 2
+
+
 def page(address: str, topic: str, declared: str | None = None) -> RawArticle:
     return RawArticle(source=address, text="Headline\n\n" + "\n\n".join(story(topic)), url=address,
                       canonical_url=declared, outlet="News")
