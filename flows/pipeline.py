@@ -63,9 +63,9 @@ def store_articles(store: Store, prepared: list[NewArticle], run_id: str,
 
 
 @task(name="classify-new", cache_policy=NO_CACHE)
-def classify_new(store: Store, model, prepared: list[NewArticle], added) -> int:
+def classify_new(store: Store, model, prepared: list[NewArticle], added, batch_size: int) -> int:
     """Score the sentences of a chunk's new articles, as soon as they are stored."""
-    return pipeline.classify_chunk(store, model, prepared, added)
+    return pipeline.classify_chunk(store, model, prepared, added, batch_size)
 
 
 @task(name="classify", cache_policy=NO_CACHE)
@@ -168,7 +168,8 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: RunSummary) 
         store, settings, summary, live, lock,
         prepare=lambda raw, local: prepare_articles.submit(quote(raw), settings.workers, local),
         write=lambda s, prepared, run, dup: store_articles(s, quote(prepared), run, dup),
-        classify=lambda prepared, added: classify_new(store, model, quote(prepared), quote(added)))
+        classify=lambda prepared, added: classify_new(store, model, quote(prepared), quote(added),
+                                                      settings.batch_size))
     if not taken:
         waited = f"waited {settings.lock_wait:g} s (lock_wait in rhetoric.toml); " if settings.lock_wait else ""
         summary.skipped = (f"another run is writing to this store ({lock.holder()}); {waited}"

@@ -327,18 +327,13 @@ def _score(store: Store, model, ids: list[int], texts: list[str], replace: bool)
     store.write_predictions(ids, model.frames, labels, scores, model.version, replace=replace)
 
 
-def classify_chunk(store: Store, model, prepared: list[NewArticle], added: AddResult) -> int:
-    """Score the sentences of a chunk's new articles in a language the model reads, as soon as they are stored,
-    and write their scores in one transaction; how many were scored.
+def classify_chunk(store: Store, model, prepared: list[NewArticle], added: AddResult, batch_size: int = 5000) -> int:
+    """Score the sentences of a chunk's new articles in a language the model reads, batch_size at a time, as
+    soon as they are stored; how many were scored.
 
-    The texts are the prepared ones in memory (a chunk is settings.batch_size articles at
-    most, and the scorer builds its features a few thousand sentences at a time); only the
-    new sentences' ids are read back (by article, so it costs the same on a store of any
-    size). One transaction a chunk, not one per few thousand sentences: SQLite writes the
-    scores index's pages to its log once instead of every time (the 10k corpus's chunks took
-    2.57-2.76 s against 2.87-3.02 s with a transaction per 5,000 sentences, and the run wrote
-    one per 2,500). classify_stale, at the end of a run, catches whatever else is left (a
-    promotion's rescoring).
+    The texts are the prepared ones in memory; only the new sentences' ids are read back (by
+    article, so it costs the same on a store of any size). classify_stale, at the end of a
+    run, catches whatever else is left (a promotion's rescoring).
     """
     readable = set(model_languages(model))
     items = {article_id: prepared[position] for article_id, position in zip(added.new_article_ids, added.new_positions)
@@ -346,8 +341,8 @@ def classify_chunk(store: Store, model, prepared: list[NewArticle], added: AddRe
     rows = store.sentence_positions(list(items))
     ids = [sentence_id for sentence_id, _, _ in rows]
     texts = [items[article_id].sentences[idx] for _, article_id, idx in rows]
-    if ids:
-        _score(store, model, ids, texts, replace=False)
+    for start in range(0, len(ids), batch_size):
+        _score(store, model, ids[start:start + batch_size], texts[start:start + batch_size], replace=False)
     return len(ids)
 
 
