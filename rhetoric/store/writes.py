@@ -126,7 +126,7 @@ class ArticleWrites:
         inserted = None if isolate else self._insert_articles(conn, batch, duplicate_of, existing, run_id, now)
         sentence_rows: list[tuple] = []
         signed: list[tuple[int, str]] = []
-        source_rows: dict[tuple[int, str], dict] = {}
+        source_rows: dict[tuple[int, str], tuple] = {}
         for position, item in enumerate(batch):
             try:
                 with conn.begin_nested() if isolate else nullcontext():
@@ -206,25 +206,20 @@ class ArticleWrites:
             existing.update(lookup(conn, articles.c.content_hash, articles.c.id, lost))
         return inserted
 
-    def _insert_sources(self, conn, rows: list[dict]) -> None:
+    def _insert_sources(self, conn, rows: list[tuple]) -> None:
         """Record each (article, source) pair not recorded yet, with the fingerprint of its input.
 
         At the driver's speed (insert_many): SQLAlchemy's binding of each row's values took
         0.13 s of a chunk of 2,500 articles' storing under cProfile. The one value that needs
-        binding, when the row was seen, is bound once through its column's type, as
-        SQLAlchemy would bind it.
+        binding, when the row was seen (its last column), is bound once through its column's
+        type, as SQLAlchemy would bind it.
         """
         if not rows:
             return
         seen_at = article_sources.c.seen_at.type.dialect_impl(conn.dialect)  # SQLite's: text without the zone
         bind = seen_at.bind_processor(conn.dialect) or (lambda value: value)
-        bound = {}
-        for row in rows:
-            seen = row["seen_at"]
-            if seen not in bound:
-                bound[seen] = bind(seen)
-        insert_many(conn, article_sources, SOURCE_COLUMNS,
-                    [tuple(bound[row[c]] if c == "seen_at" else row[c] for c in SOURCE_COLUMNS) for row in rows])
+        bound = {seen: bind(seen) for seen in {row[-1] for row in rows}}
+        insert_many(conn, article_sources, SOURCE_COLUMNS, [(*row[:-1], bound[row[-1]]) for row in rows])
 
     def known_sources(self, sources: Iterable[str]) -> set[str]:
         """Those of these sources (a folder's file names, addresses) that some stored article was read from."""
@@ -257,9 +252,9 @@ def _article_row(item: NewArticle, run_id: str, now: datetime) -> dict:
             "n_sentences": len(item.sentences), "run_id": run_id, "created_at": now}
 
 
+# a source row's columns, in _source_row's order; seen_at last (_insert_sources binds it)
 SOURCE_COLUMNS = ("article_id", "source", "outlet", "url", "canonical_url", "fingerprint", "run_id", "seen_at")
 
 
-def _source_row(article_id: int, item: NewArticle, run_id: str, now: datetime) -> dict:
-    return {"article_id": article_id, "source": item.source, "outlet": item.outlet, "url": item.url,
-            "canonical_url": item.canonical_url, "fingerprint": item.fingerprint, "run_id": run_id, "seen_at": now}
+def _source_row(article_id: int, item: NewArticle, run_id: str, now: datetime) -> tuple:
+    return (article_id, item.source, item.outlet, item.url, item.canonical_url, item.fingerprint, run_id, now)
