@@ -190,3 +190,19 @@ def test_a_run_starts_its_helper_early_only_when_its_first_chunk_looks_new(tmp_p
     store.close()
     assert not start_helpers(settings(big, batch_size=12))  # 7 new among the first 12: not enough
     assert start_helpers(settings(big)) and len(started) == 2  # 11 new among all 16
+
+
+def test_a_message_larger_than_the_socket_holds_crosses_whole(tmp_path):
+    import socket
+
+    mine, theirs = socket.socketpair()
+    message = ["sentence %d " % i * 20 for i in range(50_000)]  # about 10 MB: many times the socket's buffer
+    sender = threading.Thread(target=parallel.send_message, args=(theirs, message))
+    sender.start()
+    assert parallel.receive_message(mine) == message
+    sender.join()
+    theirs.sendall(parallel._HEADER.pack(1000) + b"cut short")
+    theirs.close()
+    with pytest.raises(EOFError):
+        parallel.receive_message(mine)
+    mine.close()
