@@ -61,6 +61,7 @@ def one_run(stages: Stages, settings, store, run_id: str = "profile-run") -> tup
     from rhetoric import pipeline
     from rhetoric.dashboard import write_dashboard
     from rhetoric.ingest import IngestBatch
+    from rhetoric.prepare import score_share
     from rhetoric.registry import Registry, ensure_champion
     from rhetoric.summary import RunSummary
 
@@ -69,7 +70,8 @@ def one_run(stages: Stages, settings, store, run_id: str = "profile-run") -> tup
     model = stages.run("load model", ensure_champion, settings.models_dir, settings.labels_dir)
     began, began_cpu = time.perf_counter(), time.process_time()
     stages.run("ingest", pipeline.ingest, store, settings, summary, IngestBatch(), lock, None, pipeline.store_articles,
-               lambda prepared, added: pipeline.classify_chunk(store, model, prepared, added, settings.batch_size))
+               lambda prepared, added: pipeline.classify_chunk(store, model, prepared, added, settings.batch_size),
+               score_share(model))
     lock.release()
     wall, cpu = time.perf_counter() - began, time.process_time() - began_cpu
     del stages.seconds["ingest"], stages.cpu["ingest"]

@@ -48,10 +48,11 @@ def fetch_pages(refs: list[fetch.PageRef], options: fetch.HttpOptions,
 
 
 @task(name="prepare-articles", cache_policy=NO_CACHE)
-def prepare_articles(raw: list[RawArticle], workers: int, local: bool):
+def prepare_articles(raw: list[RawArticle], workers: int, local: bool, scoring: prepare.ScoreShare | None = None):
     """Clean, split into sentences and sign the whole batch, on `workers` processes (0: one per core); without
-    local, all on helper processes (the run is storing and classifying the chunk before)."""
-    return prepare.prepare_chunk(raw, workers, local)
+    local, all on helper processes (the run is storing and classifying the chunk before), which then score
+    what they prepared until the run asks for it (scoring: rhetoric.prepare.score_while_waiting)."""
+    return prepare.prepare_chunk(raw, workers, local, scoring)
 
 
 @task(name="store-articles", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
@@ -162,11 +163,12 @@ def _ingest_and_classify(settings: Settings, store: Store, summary: RunSummary) 
     lock = store.run_lock()
     with timed("load model"):  # not a task: verifying costs milliseconds; unpickled when there is text to score
         model = ensure_champion(settings.models_dir, settings.labels_dir, lazy=True)
+    scoring = prepare.score_share(model)  # a helper that prepared a chunk scores it while the run is busy
     # folders then live, settings.batch_size articles at a time: read, skip, prepare (the next chunk while
     # this one is stored); the lock taken to store each chunk and score its new sentences
     taken = pipeline.ingest(
         store, settings, summary, live, lock,
-        prepare=lambda raw, local: prepare_articles.submit(quote(raw), settings.workers, local),
+        prepare=lambda raw, local: prepare_articles.submit(quote(raw), settings.workers, local, scoring),
         write=lambda s, prepared, run, dup: store_articles(s, quote(prepared), run, dup),
         classify=lambda prepared, added: classify_new(store, model, quote(prepared), quote(added),
                                                       settings.batch_size))

@@ -64,6 +64,9 @@ class NewArticle:
     signature: str | None = None
     fingerprint: str | None = None
     language: str | None = None
+    # (model version, labels (n, k), scores (n, k)) of the sentences, when a helper scored them while it waited
+    # for the run (rhetoric.prepare.score_while_waiting); the run scores the rest itself
+    scored: tuple | None = None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import signal
 import socket
 import struct
@@ -35,7 +36,7 @@ import sys
 import threading
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 # below this many articles for each process, starting and feeding a helper costs more than it saves
 MIN_PER_PROCESS = 250
@@ -63,7 +64,8 @@ def processes_for(items: int, workers: int) -> int:
 _FAILED = object()  # what a helper that failed on its slice, or died, hands back
 
 
-def map_slices(function: Callable[[list], Any], items: Sequence, workers: int, local: bool = True) -> list:
+def map_slices(function: Callable[[list], Any], items: Sequence, workers: int, local: bool = True,
+               spare: Callable[[Any], Iterator] | None = None) -> list:
     """function over contiguous slices of items, side by side; its results, one per slice, in input order.
 
     With local, this process does the first slice while helpers do the others (it has
@@ -71,6 +73,11 @@ def map_slices(function: Callable[[list], Any], items: Sequence, workers: int, l
     is done here: the caller is a background thread of a process busy with other work, which
     keeps its core, and a slice done here would slow that work down (the GIL). Either way, a slice whose
     helper fails is done here. function must be importable by name (a helper unpickles it).
+
+    spare, when given, is work a helper does on its result while it waits to be asked for it:
+    a generator function that improves the result in place a step at a time. The helper
+    stops at the first step after hurry() (or, with local, as soon as this process has done
+    its own slice) and sends the result as it stands; a slice done here gets no spare work.
 
     Raises:
         Stopped: stop() was called while the slices were out (the run is ending).
@@ -89,8 +96,12 @@ def map_slices(function: Callable[[list], Any], items: Sequence, workers: int, l
         helpers = _running(len(theirs))
         # fed from threads: a helper reads its slice only once it has imported the function's module, and
         # writing the pipe would hold up this process's own slice until then
-        feeding = [_Feed(helper, function, part) for helper, part in zip(helpers, theirs)]
+        feeding = [_Feed(helper, function, part, spare) for helper, part in zip(helpers, theirs)]
         results = [function(part) for part in mine]
+        if local:  # this process waits for them now: no time for spare work
+            for feed in feeding:
+                feed.sent()
+                feed.helper.hurry()
         for feed, part in zip(feeding, theirs):
             result = feed.helper.receive() if feed.sent() else _FAILED
             if result is _FAILED and _stopping.is_set():
@@ -106,6 +117,13 @@ class Stopped(Exception):
 _stopping = threading.Event()
 
 
+def hurry() -> None:
+    """Ask every helper working on a slice for its result now: it ends its spare work (map_slices' spare) at the
+    next step. From any thread: the run calls it when it is ready for the next chunk."""
+    for helper in list(_helpers):
+        helper.hurry()
+
+
 def stop() -> None:
     """End the helpers now, from any thread: a map_slices waiting on them raises Stopped instead of doing
     their slices itself. For a run that is ending (interrupted, failed or skipped) with a chunk still out."""
@@ -117,13 +135,13 @@ def stop() -> None:
 class _Feed:
     """One slice being written to one helper, from its own thread."""
 
-    def __init__(self, helper: "_Helper", function: Callable, part: list) -> None:
+    def __init__(self, helper: "_Helper", function: Callable, part: list, spare: Callable | None = None) -> None:
         self.helper, self.ok = helper, False
-        self.thread = threading.Thread(target=self._send, args=(function, part), daemon=True)
+        self.thread = threading.Thread(target=self._send, args=(function, part, spare), daemon=True)
         self.thread.start()
 
-    def _send(self, function: Callable, part: list) -> None:
-        self.ok = self.helper.send(function, part)
+    def _send(self, function: Callable, part: list, spare: Callable | None) -> None:
+        self.ok = self.helper.send(function, part, spare)
 
     def sent(self) -> bool:
         """Wait for the slice to be written; whether the helper took it."""
@@ -140,6 +158,8 @@ class _Helper:
                                                           if p)}
         warming = ["--warm", warm] if warm else []
         self.socket, theirs = socket.socketpair()
+        self.writing = threading.Lock()  # one writer at a time on the socket: a slice, or hurry()'s signal
+        self.working = self.hurried = False  # a slice is out, its result not yet read; hurry() was said for it
         try:  # the helper's stdin is its end of the socket; its stdout goes nowhere, so nothing printed mixes in
             self.process = subprocess.Popen([sys.executable, "-m", "rhetoric.parallel", *warming], stdin=theirs,
                                             stdout=subprocess.DEVNULL, env=env,
@@ -153,14 +173,28 @@ class _Helper:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def send(self, function: Callable, part: list) -> bool:
-        """Hand the helper a slice; False when it cannot take it (dead)."""
+    def send(self, function: Callable, part: list, spare: Callable | None = None) -> bool:
+        """Hand the helper a slice (and its spare work); False when it cannot take it (dead)."""
         try:
-            send_message(self.socket, (function, part))
+            with self.writing:
+                send_message(self.socket, (function, part, spare))
+                self.working, self.hurried = True, False
             return True
         except (OSError, ValueError):
             self.stop()
             return False
+
+    def hurry(self) -> None:
+        """Ask for the slice's result now (an empty message): the helper ends its spare work at the next step.
+        Said once per slice, and only while one is out; a signal that comes after the result is skipped."""
+        with self.writing:
+            if not self.working or self.hurried:
+                return
+            self.hurried = True
+            try:
+                self.socket.sendall(_HEADER.pack(0))
+            except OSError:  # a dead helper: receive() finds out
+                pass
 
     def receive(self):
         """The helper's result; _FAILED when it failed on the slice or died (the caller does the slice itself)."""
@@ -169,6 +203,9 @@ class _Helper:
         except (EOFError, OSError, ValueError, pickle.UnpicklingError):
             self.stop()
             return _FAILED
+        finally:
+            with self.writing:
+                self.working = False
         return result if ok else _FAILED
 
     def stop(self) -> None:
@@ -195,13 +232,24 @@ def send_message(sock: socket.socket, message: Any) -> None:
 
 
 def receive_message(sock: socket.socket) -> Any:
-    """The next message on the socket.
+    """The next message on the socket, skipping empty ones (hurry()'s signals that came too late to matter).
 
     Raises:
         EOFError: the other end closed the socket, before or during the message.
     """
-    size, = _HEADER.unpack(_read_exactly(sock, _HEADER.size))
-    return pickle.loads(_read_exactly(sock, size))
+    while True:
+        size, = _HEADER.unpack(_read_exactly(sock, _HEADER.size))
+        if size:
+            return pickle.loads(_read_exactly(sock, size))
+
+
+def _hurried(sock: socket.socket) -> bool:
+    """Whether something came in on the socket while a helper works: hurry()'s signal (nothing else is sent
+    before the helper's result is read), which it takes off the socket."""
+    if not select.select([sock], [], [], 0)[0]:
+        return False
+    _read_exactly(sock, _HEADER.size)  # an empty message; at the end of input, EOFError ends the helper
+    return True
 
 
 def _read_exactly(sock: socket.socket, size: int) -> bytearray:
@@ -270,13 +318,22 @@ def _serve(argv: Sequence[str] = ()) -> None:
         threading.Thread(target=_warm_up, args=(argv[1],), name="rhetoric-helper-warm-up", daemon=True).start()
     while True:
         try:
-            function, part = receive_message(channel)
+            function, part, spare = receive_message(channel)
         except Exception:  # input closed, or a function this process cannot import: end quietly, and the
             return         # parent prepares the slice itself
         try:
             reply = (True, function(part))
         except Exception as exc:  # the parent prepares the slice itself and meets the error there
             reply = (False, repr(exc))
+        if spare is not None and reply[0]:
+            try:
+                for _ in spare(reply[1]):
+                    if _hurried(channel):
+                        break
+            except EOFError:
+                return
+            except Exception:  # spare work is a bonus: the result goes back as the last step left it
+                pass
         try:
             send_message(channel, reply)
         except Exception:

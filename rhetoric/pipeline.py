@@ -13,6 +13,7 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
+import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from rhetoric import parallel
@@ -20,7 +21,7 @@ from rhetoric.config import Settings, SourceSpec
 from rhetoric.errors import ConfigError, StoreError
 from rhetoric.ingest import IngestBatch, NewArticle, RawArticle, article_names, read_folder_in_chunks
 from rhetoric.labels import load_frames
-from rhetoric.prepare import prepare_chunk
+from rhetoric.prepare import ScoreShare, prepare_chunk
 from rhetoric.repeats import mark_repeats
 from rhetoric.store import AddResult, Store
 from rhetoric.summary import RunSummary
@@ -163,7 +164,8 @@ def store_articles(store: Store, prepared: list[NewArticle], run_id: str,
 
 def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBatch, lock: RunLock,
            prepare: Callable | None = None, write: Callable = store_articles,
-           classify: Callable[[list[NewArticle], AddResult], int] | None = None) -> bool:
+           classify: Callable[[list[NewArticle], AddResult], int] | None = None,
+           scoring: ScoreShare | None = None) -> bool:
     """Bring the sources' new articles into the store settings.batch_size at a time, counting them in the summary.
 
     The folder sources are read a chunk of files at a time, followed by live (the articles
@@ -182,8 +184,9 @@ def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBa
 
     prepare(raw, local) starts preparing a chunk and returns its future (anything with
     result()); local says whether this process may take a slice. It defaults to
-    prepare_chunk on settings.workers processes, from a background thread; the flow passes
-    its task's submit. write defaults to store_articles. classify(prepared, added), when
+    prepare_chunk on settings.workers processes, from a background thread, its helpers
+    scoring what they prepared until the run is ready for it when scoring is given
+    (rhetoric.prepare.score_while_waiting); the flow passes its task's submit. write defaults to store_articles. classify(prepared, added), when
     given, scores the sentences of a chunk's new articles and returns how many it scored.
 
     Returns whether the lock was taken at the end (for classify); the caller then holds it
@@ -195,7 +198,7 @@ def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBa
         pool = ThreadPoolExecutor(1, thread_name_prefix="rhetoric-prepare")
 
         def prepare(raw: list[RawArticle], local: bool):
-            return pool.submit(prepare_chunk, raw, settings.workers, local)
+            return pool.submit(prepare_chunk, raw, settings.workers, local, scoring)
     pending = None  # the chunk being prepared: (how many of its inputs were unchanged, its future)
     try:
         for raw in _timed_chunks(summary, _rechunked(chain(folder_chunks(settings), [live]), settings.batch_size)):
@@ -232,6 +235,7 @@ def _store_chunk(store: Store, settings: Settings, summary: RunSummary, lock: Ru
     """Wait for a chunk to be prepared, then, holding the run lock, check it for repeats, store it and classify
     its new sentences. False when the lock stayed taken lock_wait seconds (nothing of the chunk stored)."""
     with summary.timed("prepare"):
+        parallel.hurry()  # a helper that prepared the chunk and is scoring it while it waits: send it now
         prepared, refused = future.result()
     summary.refusals += refused
     with summary.timed("lock wait"):
@@ -341,9 +345,42 @@ def classify_chunk(store: Store, model, prepared: list[NewArticle], added: AddRe
     rows = store.sentence_positions(list(items))
     ids = [sentence_id for sentence_id, _, _ in rows]
     texts = [items[article_id].sentences[idx] for _, article_id, idx in rows]
+    scored = {article_id: item.scored for article_id, item in items.items()
+              if item.scored is not None and item.scored[0] == model.version
+              and len(item.scored[1]) == len(item.sentences)}
+    if not scored:
+        for start in range(0, len(ids), batch_size):
+            _score(store, model, ids[start:start + batch_size], texts[start:start + batch_size], replace=False)
+        return len(ids)
+    labels, scores = _chunk_scores(model, rows, texts, scored, batch_size)
     for start in range(0, len(ids), batch_size):
-        _score(store, model, ids[start:start + batch_size], texts[start:start + batch_size], replace=False)
+        part = slice(start, start + batch_size)
+        store.write_predictions(ids[part], model.frames, labels[part], scores[part], model.version, replace=False)
     return len(ids)
+
+
+def _chunk_scores(model, rows: list[tuple[int, int, int]], texts: list[str], scored: dict[int, tuple],
+                  batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and scores of (sentence id, article id, position) rows: those a helper scored already
+    (rhetoric.prepare.score_while_waiting) as it scored them, the rest predicted now, batch_size at a time."""
+    offsets, total = {}, 0
+    for article_id, (_, their_labels, _) in scored.items():
+        offsets[article_id] = total
+        total += len(their_labels)
+    pooled_labels = np.concatenate([their_labels for _, their_labels, _ in scored.values()])
+    pooled_scores = np.concatenate([their_scores for _, _, their_scores in scored.values()])
+    at = np.array([offsets.get(article_id, -1) for _, article_id, _ in rows], dtype=np.int64)
+    positions = np.array([idx for _, _, idx in rows], dtype=np.int64)
+    have = at >= 0
+    labels = np.zeros((len(rows), len(model.frames)), dtype=bool)
+    scores = np.zeros((len(rows), len(model.frames)))
+    labels[have] = pooled_labels[at[have] + positions[have]]
+    scores[have] = pooled_scores[at[have] + positions[have]]
+    missing = np.flatnonzero(~have)
+    for start in range(0, len(missing), batch_size):
+        part = missing[start:start + batch_size]
+        labels[part], scores[part] = model.predict([texts[row] for row in part.tolist()])
+    return labels, scores
 
 
 def new_by_outlet(prepared: list[NewArticle], added: AddResult) -> dict[str, int]:

@@ -6,7 +6,11 @@ their slices: it loads no database, data-frame or model library, so a helper is 
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+import hashlib
+import io
+from dataclasses import dataclass, fields, replace
+from functools import partial
+from typing import Iterator
 
 from rhetoric import parallel
 from rhetoric.dedupe import canonical_url, signatures
@@ -39,17 +43,90 @@ def prepare_articles(raw: list[RawArticle]) -> tuple[list[NewArticle], list[Refu
 
 def warm() -> None:
     """Load what preparing needs before the first slice comes: a helper started early (rhetoric.pipeline.start_helpers)
-    calls this as it starts. The language model takes half a second to load, which a first chunk waited for."""
+    calls this as it starts. The language model takes half a second to load, which a first chunk waited for,
+    and the scorer's libraries (pandas, SciPy's sparse matrices, for score_while_waiting) as long again."""
     detect_language("Loading the language model before the first article.")
+    import rhetoric.scorer  # noqa: F401
 
 
-def prepare_chunk(raw: list[RawArticle], workers: int = 1, local: bool = True
+@dataclass(frozen=True)
+class ScoreShare:
+    """What a helper needs to score the articles it prepared while the run is still busy: the champion's scorer
+    file, the SHA-256 the run verified it by, its version, frames and languages."""
+
+    path: str
+    sha256: str
+    version: str
+    frames: tuple[str, ...]
+    languages: tuple[str, ...]
+
+
+def score_share(model) -> ScoreShare | None:
+    """The ScoreShare of a registry model (rhetoric.registry.LoadedModel); None when it has no scorer file
+    (models with sentence embeddings are scored by the run alone)."""
+    path, sha = getattr(model, "scorer_path", None), getattr(model, "metadata", {}).get("scorer_sha256")
+    if path is None or not sha:
+        return None
+    return ScoreShare(str(path), sha, model.version, tuple(model.frames),
+                      tuple(model.metadata.get("languages") or ("en",)))
+
+
+SCORE_STEP = 64  # articles a helper scores between two looks for the run's call (about 20 ms of work)
+_scorers: dict[tuple[str, str], object] = {}
+
+
+def _scorer(spec: ScoreShare):
+    """The scorer of spec, loaded once per process from bytes whose SHA-256 was checked; None when it cannot be."""
+    key = (spec.path, spec.sha256)
+    if key not in _scorers:
+        from rhetoric.scorer import LinearScorer
+
+        try:
+            with open(spec.path, "rb") as handle:
+                data = handle.read()
+            if hashlib.sha256(data).hexdigest() != spec.sha256:
+                raise ValueError("changed since the run verified it")
+            _scorers[key] = LinearScorer.load(io.BytesIO(data), spec.frames, "")
+        except Exception:  # the run scores these articles itself, with the model it verified
+            _scorers[key] = None
+    return _scorers[key]
+
+
+def score_while_waiting(result: tuple[list[NewArticle], list[Refusal]], spec: ScoreShare) -> Iterator[None]:
+    """A helper's spare work on a prepared slice (rhetoric.parallel.map_slices): score its articles, from the
+    last one back, SCORE_STEP at a time, each then carrying its labels and scores in NewArticle.scored.
+
+    The run asks for the slice when it is ready for it; what was scored by then is work taken
+    off the run's core, and it scores the rest itself (rhetoric.pipeline.classify_chunk). A
+    scorer file that cannot be read, or is not the one the run verified, scores nothing.
+    """
+    prepared = result[0]
+    wanted = [i for i in range(len(prepared) - 1, -1, -1)
+              if prepared[i].language is None or prepared[i].language in spec.languages]
+    scorer = _scorer(spec) if wanted else None
+    if scorer is None:
+        return
+    for start in range(0, len(wanted), SCORE_STEP):
+        step = wanted[start:start + SCORE_STEP]
+        labels, scores = scorer.predict([sentence for i in step for sentence in prepared[i].sentences])
+        at = 0
+        for i in step:
+            n = len(prepared[i].sentences)
+            prepared[i] = replace(prepared[i], scored=(spec.version, labels[at:at + n], scores[at:at + n]))
+            at += n
+        yield
+
+
+def prepare_chunk(raw: list[RawArticle], workers: int = 1, local: bool = True, scoring: ScoreShare | None = None
                   ) -> tuple[list[NewArticle], list[Refusal]]:
     """prepare_articles on `workers` processes side by side (settings.workers; 0: one per core), results in
     input order; a small chunk is prepared here alone. Without local, this process leaves the slices to
-    its helpers, being busy storing and classifying the chunk before (rhetoric.parallel.map_slices)."""
+    its helpers, being busy storing and classifying the chunk before (rhetoric.parallel.map_slices). With
+    scoring, a helper that has prepared its slice scores it until the run asks for it
+    (score_while_waiting; the run calls rhetoric.parallel.hurry() when it is ready)."""
     prepared, refused = [], []
-    for articles, refusals in parallel.map_slices(prepare_articles, raw, workers, local):
+    spare = partial(score_while_waiting, spec=scoring) if scoring is not None else None
+    for articles, refusals in parallel.map_slices(prepare_articles, raw, workers, local, spare):
         prepared += articles
         refused += refusals
     return prepared, refused

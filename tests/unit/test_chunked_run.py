@@ -188,3 +188,52 @@ def test_a_chunk_is_classified_as_classify_stale_would_have_classified_it(store,
     assert mine.drop(columns=scores).equals(theirs.drop(columns=scores))
     # the same to the last bits a batch's alignment in memory moves (about 1e-15)
     assert np.allclose(mine[scores].fillna(-1), theirs[scores].fillna(-1), rtol=0, atol=1e-12)
+
+
+def test_sentences_a_helper_scored_are_stored_as_the_run_would_have_scored_them(store, tmp_path):
+    from dataclasses import replace
+
+    from rhetoric.prepare import score_share, score_while_waiting
+
+    model = Registry(MODELS).champion()
+    raw = [RawArticle(source=f"{topic}.txt", text="Headline\n\n" + "\n\n".join(story(topic)))
+           for topic in ("talks", "trade", "summit", "energy", "visit")] + [RawArticle(source="ru.txt", text=RUSSIAN)]
+    result = prepare_articles(raw)
+    prepared = result[0]
+    steps = score_while_waiting(result, score_share(model))
+    next(steps), next(steps, None)  # asked for after its first step: 64 articles, more than these English five
+    assert [a.scored is not None for a in prepared] == [True] * 5 + [False]  # ru: the model does not read it
+    # scores from another version are not taken, and a helper left one article unscored: the run scores both
+    k = len(model.frames)
+    prepared[3] = replace(prepared[3], scored=("2020.01.01-00000000", np.ones((len(prepared[3].sentences), k), bool),
+                                               np.zeros((len(prepared[3].sentences), k))))
+    prepared[1] = replace(prepared[1], scored=None)
+    added = store.add_articles(prepared, "run-1")
+    english = sum(len(a.sentences) for a in prepared[:5])
+    assert classify_chunk(store, model, prepared, added, batch_size=7) == english
+
+    other = Store(f"sqlite:///{tmp_path / 'other.db'}")  # the same articles, scored at the end of a run
+    other.create_schema()
+    other.add_articles(prepared, "run-1")
+    assert classify_stale(other, model) == english
+    frames = list(model.frames)
+    scores = [f"score_{f}" for f in frames]
+    mine, theirs = scored_table(store, frames), scored_table(other, frames)
+    assert mine.drop(columns=scores).equals(theirs.drop(columns=scores))
+    assert np.allclose(mine[scores].fillna(-1), theirs[scores].fillna(-1), rtol=0, atol=1e-12)
+
+
+def test_a_scorer_file_that_changed_since_the_run_checked_it_scores_nothing(tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    from rhetoric.prepare import score_share, score_while_waiting
+
+    model = Registry(MODELS).champion()
+    copy = tmp_path / "scorer.npz"
+    shutil.copyfile(model.scorer_path, copy)
+    with copy.open("ab") as handle:
+        handle.write(b"\0")  # no longer the file the run verified
+    result = prepare_articles([RawArticle(source="talks.txt", text="Headline\n\n" + "\n\n".join(story("talks")))])
+    assert list(score_while_waiting(result, replace(score_share(model), path=str(copy)))) == []
+    assert result[0][0].scored is None  # the run scores it itself

@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rhetoric import parallel
@@ -206,3 +207,54 @@ def test_a_message_larger_than_the_socket_holds_crosses_whole(tmp_path):
     with pytest.raises(EOFError):
         parallel.receive_message(mine)
     mine.close()
+
+
+def _steps(result):  # spare work that never ends by itself, importable by name: a step every 10 ms
+    while True:
+        time.sleep(0.01)
+        result[0].append("step")
+        yield
+
+
+def _listed(items):
+    return [list(items)]
+
+
+def test_a_helper_works_on_its_result_until_it_is_asked_for_it(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))  # where a helper finds _steps and _listed
+    timer = threading.Timer(0.5, parallel.hurry)  # the run, ready for the chunk half a second later
+    timer.start()
+    began = time.monotonic()
+    (items,), = parallel.map_slices(_listed, list(range(10)), 2, local=False, spare=_steps)
+    timer.join()
+    assert items[:10] == list(range(10)) and len(items) > 11  # it worked meanwhile, and stopped when asked
+    assert time.monotonic() - began < 30
+    # with this process waiting for it (local), it is asked at once: it stops after the first step
+    results = parallel.map_slices(_listed, list(range(20)), 2, local=True, spare=_steps)
+    assert results[0] == [list(range(10))] and results[1][0][:10] == list(range(10, 20))
+    assert len(results[1][0]) < 10 + 50
+    parallel.hurry()  # nothing out: says nothing, and the helper takes its next slice as usual
+    (items,), = parallel.map_slices(_listed, list(range(10)), 2, local=False)
+    assert items == list(range(10))
+
+
+def test_helpers_score_what_they_prepared_as_the_run_would():
+    from rhetoric.prepare import score_share
+    from rhetoric.registry import Registry
+    from tests.conftest import MODELS
+
+    model = Registry(MODELS).champion()
+    raw = raw_articles(40)
+    timer = threading.Timer(1.0, parallel.hurry)
+    timer.start()
+    prepared, refused = prepare_chunk(raw, workers=3, local=False, scoring=score_share(model))
+    timer.join()
+    alone = prepare_articles(raw)
+    assert [a.content_hash for a in prepared] == [a.content_hash for a in alone[0]] and refused == alone[1]
+    scored = [a for a in prepared if a.scored is not None]
+    assert scored  # the helpers had a second to score
+    for article in scored:
+        version, labels, scores = article.scored
+        expected_labels, expected_scores = model.predict(article.sentences)
+        assert version == model.version and (labels == expected_labels).all()
+        assert np.allclose(scores, expected_scores, rtol=0, atol=1e-12)
