@@ -98,9 +98,11 @@ def map_slices(function: Callable[[list], Any], items: Sequence, workers: int, l
         # writing the pipe would hold up this process's own slice until then
         feeding = [_Feed(helper, function, part, spare) for helper, part in zip(helpers, theirs)]
         results = [function(part) for part in mine]
-        if local:  # this process waits for them now: no time for spare work
+        for feed in feeding:
+            feed.sent()
+        if local or _hurry_next.is_set():  # this process waits for them now (or asked before they went out)
+            _hurry_next.clear()
             for feed in feeding:
-                feed.sent()
                 feed.helper.hurry()
         for feed, part in zip(feeding, theirs):
             result = feed.helper.receive() if feed.sent() else _FAILED
@@ -119,9 +121,14 @@ _stopping = threading.Event()
 
 def hurry() -> None:
     """Ask every helper working on a slice for its result now: it ends its spare work (map_slices' spare) at the
-    next step. From any thread: the run calls it when it is ready for the next chunk."""
-    for helper in list(_helpers):
-        helper.hurry()
+    next step. From any thread: the run calls it when it turns to a chunk it has not got yet. With no slice out
+    (the chunk's slices are still being handed over), the slices handed over next are asked for at once."""
+    asked = [helper.hurry() for helper in list(_helpers)]
+    if not any(asked):
+        _hurry_next.set()
+
+
+_hurry_next = threading.Event()  # hurry() came before the slices it meant went out
 
 
 def stop() -> None:
@@ -184,17 +191,20 @@ class _Helper:
             self.stop()
             return False
 
-    def hurry(self) -> None:
+    def hurry(self) -> bool:
         """Ask for the slice's result now (an empty message): the helper ends its spare work at the next step.
-        Said once per slice, and only while one is out; a signal that comes after the result is skipped."""
+        Said once per slice, and only while one is out (whether one is); a signal that comes after the result
+        is skipped."""
         with self.writing:
-            if not self.working or self.hurried:
-                return
-            self.hurried = True
-            try:
-                self.socket.sendall(_HEADER.pack(0))
-            except OSError:  # a dead helper: receive() finds out
-                pass
+            if not self.working:
+                return False
+            if not self.hurried:
+                self.hurried = True
+                try:
+                    self.socket.sendall(_HEADER.pack(0))
+                except OSError:  # a dead helper: receive() finds out
+                    pass
+            return True
 
     def receive(self):
         """The helper's result; _FAILED when it failed on the slice or died (the caller does the slice itself)."""

@@ -235,7 +235,8 @@ def _store_chunk(store: Store, settings: Settings, summary: RunSummary, lock: Ru
     """Wait for a chunk to be prepared, then, holding the run lock, check it for repeats, store it and classify
     its new sentences. False when the lock stayed taken lock_wait seconds (nothing of the chunk stored)."""
     with summary.timed("prepare"):
-        parallel.hurry()  # a helper that prepared the chunk and is scoring it while it waits: send it now
+        if not _ready(future):  # a helper that prepared the chunk and is scoring it while it waits: send it now
+            parallel.hurry()
         prepared, refused = future.result()
     summary.refusals += refused
     with summary.timed("lock wait"):
@@ -253,6 +254,12 @@ def _store_chunk(store: Store, settings: Settings, summary: RunSummary, lock: Ru
     finally:
         lock.release()
     return True
+
+
+def _ready(future) -> bool:
+    """Whether a chunk's future holds its result already (a concurrent future, or a Prefect future wrapping one)."""
+    done = getattr(getattr(future, "wrapped_future", future), "done", None)
+    return bool(done()) if callable(done) else False
 
 
 def folder_chunks(settings: Settings) -> Iterator[IngestBatch]:

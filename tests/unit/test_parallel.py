@@ -209,8 +209,8 @@ def test_a_message_larger_than_the_socket_holds_crosses_whole(tmp_path):
     mine.close()
 
 
-def _steps(result):  # spare work that never ends by itself, importable by name: a step every 10 ms
-    while True:
+def _steps(result):  # spare work of 5 s, importable by name: a step every 10 ms (500 steps: not asked for)
+    for _ in range(500):
         time.sleep(0.01)
         result[0].append("step")
         yield
@@ -258,3 +258,16 @@ def test_helpers_score_what_they_prepared_as_the_run_would():
         expected_labels, expected_scores = model.predict(article.sentences)
         assert version == model.version and (labels == expected_labels).all()
         assert np.allclose(scores, expected_scores, rtol=0, atol=1e-12)
+
+
+def test_asked_for_before_its_slice_went_out_a_helper_sends_it_at_once(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    parallel.map_slices(_listed, list(range(10)), 2, local=False)  # a live helper, with nothing out
+    parallel.hurry()  # the run turns to a chunk whose slices are still being handed over
+    (items,), = parallel.map_slices(_listed, list(range(10)), 2, local=False, spare=_steps)  # 5 s unasked
+    assert items[:10] == list(range(10)) and len(items) < 10 + 50
+    timer = threading.Timer(0.3, parallel.hurry)  # that ask was used once: the next slice works until asked
+    timer.start()
+    (items,), = parallel.map_slices(_listed, list(range(10)), 2, local=False, spare=_steps)
+    timer.join()
+    assert len(items) > 11
