@@ -177,17 +177,25 @@ def test_a_chunk_is_classified_as_classify_stale_would_have_classified_it(store,
     assert classify_chunk(store, model, prepared, added, batch_size=7) == english  # ru: not read
     assert classify_stale(store, model) == 0  # nothing left for the end of the run
 
-    other = Store(f"sqlite:///{tmp_path / 'other.db'}")  # the same articles, scored at the end of a run
+    mine = assert_stored_as_classify_stale_would(store, tmp_path, model, prepared, english)
+    assert len(mine) == english + len(prepared[3].sentences)
+    assert mine[[f"score_{f}" for f in model.frames]].notna().sum().sum() == 4 * english
+
+
+def assert_stored_as_classify_stale_would(store, tmp_path, model, prepared, scored: int):
+    """The store's sentences and scores are those of the same articles stored elsewhere and scored at the end of
+    a run (classify_stale, which scores `scored` sentences there); the store's table."""
+    other = Store(f"sqlite:///{tmp_path / 'other.db'}")
     other.create_schema()
     other.add_articles(prepared, "run-1")
-    assert classify_stale(other, model) == english
+    assert classify_stale(other, model) == scored
     frames = list(model.frames)
     scores = [f"score_{f}" for f in frames]
     mine, theirs = scored_table(store, frames), scored_table(other, frames)
-    assert len(mine) == english + len(prepared[3].sentences) and mine[scores].notna().sum().sum() == 4 * english
     assert mine.drop(columns=scores).equals(theirs.drop(columns=scores))
     # the same to the last bits a batch's alignment in memory moves (about 1e-15)
     assert np.allclose(mine[scores].fillna(-1), theirs[scores].fillna(-1), rtol=0, atol=1e-12)
+    return mine
 
 
 def test_sentences_a_helper_scored_are_stored_as_the_run_would_have_scored_them(store, tmp_path):
@@ -211,16 +219,7 @@ def test_sentences_a_helper_scored_are_stored_as_the_run_would_have_scored_them(
     added = store.add_articles(prepared, "run-1")
     english = sum(len(a.sentences) for a in prepared[:5])
     assert classify_chunk(store, model, prepared, added, batch_size=7) == english
-
-    other = Store(f"sqlite:///{tmp_path / 'other.db'}")  # the same articles, scored at the end of a run
-    other.create_schema()
-    other.add_articles(prepared, "run-1")
-    assert classify_stale(other, model) == english
-    frames = list(model.frames)
-    scores = [f"score_{f}" for f in frames]
-    mine, theirs = scored_table(store, frames), scored_table(other, frames)
-    assert mine.drop(columns=scores).equals(theirs.drop(columns=scores))
-    assert np.allclose(mine[scores].fillna(-1), theirs[scores].fillna(-1), rtol=0, atol=1e-12)
+    assert_stored_as_classify_stale_would(store, tmp_path, model, prepared, english)
 
 
 def test_a_scorer_file_that_changed_since_the_run_checked_it_scores_nothing(tmp_path):
