@@ -95,7 +95,7 @@ def map_slices(function: Callable[[list], Any], items: Sequence, workers: int, l
         _stopping.clear()
         helpers = _running(len(theirs))
         # fed from threads: a helper reads its slice only once it has imported the function's module, and
-        # writing the pipe would hold up this process's own slice until then
+        # writing the socket would hold up this process's own slice until then
         feeding = [_Feed(helper, function, part, spare) for helper, part in zip(helpers, theirs)]
         results = [function(part) for part in mine]
         for feed in feeding:

@@ -186,8 +186,9 @@ def ingest(store: Store, settings: Settings, summary: RunSummary, live: IngestBa
     result()); local says whether this process may take a slice. It defaults to
     prepare_chunk on settings.workers processes, from a background thread, its helpers
     scoring what they prepared until the run is ready for it when scoring is given
-    (rhetoric.prepare.score_while_waiting); the flow passes its task's submit. write defaults to store_articles. classify(prepared, added), when
-    given, scores the sentences of a chunk's new articles and returns how many it scored.
+    (rhetoric.prepare.score_while_waiting); the flow passes its task's submit. write
+    defaults to store_articles. classify(prepared, added), when given, scores the sentences
+    of a chunk's new articles and returns how many it scored.
 
     Returns whether the lock was taken at the end (for classify); the caller then holds it
     and releases it. False: it stayed taken lock_wait seconds, and the run stops before
@@ -355,10 +356,6 @@ def classify_chunk(store: Store, model, prepared: list[NewArticle], added: AddRe
     scored = {article_id: item.scored for article_id, item in items.items()
               if item.scored is not None and item.scored[0] == model.version
               and len(item.scored[1]) == len(item.sentences)}
-    if not scored:
-        for start in range(0, len(ids), batch_size):
-            _score(store, model, ids[start:start + batch_size], texts[start:start + batch_size], replace=False)
-        return len(ids)
     labels, scores = _chunk_scores(model, rows, texts, scored, batch_size)
     for start in range(0, len(ids), batch_size):
         part = slice(start, start + batch_size)
@@ -370,19 +367,19 @@ def _chunk_scores(model, rows: list[tuple[int, int, int]], texts: list[str], sco
                   batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Labels and scores of (sentence id, article id, position) rows: those a helper scored already
     (rhetoric.prepare.score_while_waiting) as it scored them, the rest predicted now, batch_size at a time."""
+    k = len(model.frames)
+    labels, scores = np.zeros((len(rows), k), dtype=bool), np.zeros((len(rows), k))
     offsets, total = {}, 0
     for article_id, (_, their_labels, _) in scored.items():
         offsets[article_id] = total
         total += len(their_labels)
-    pooled_labels = np.concatenate([their_labels for _, their_labels, _ in scored.values()])
-    pooled_scores = np.concatenate([their_scores for _, _, their_scores in scored.values()])
     at = np.array([offsets.get(article_id, -1) for _, article_id, _ in rows], dtype=np.int64)
-    positions = np.array([idx for _, _, idx in rows], dtype=np.int64)
     have = at >= 0
-    labels = np.zeros((len(rows), len(model.frames)), dtype=bool)
-    scores = np.zeros((len(rows), len(model.frames)))
-    labels[have] = pooled_labels[at[have] + positions[have]]
-    scores[have] = pooled_scores[at[have] + positions[have]]
+    if scored:
+        positions = np.array([idx for _, _, idx in rows], dtype=np.int64)
+        taken = at[have] + positions[have]
+        labels[have] = np.concatenate([their_labels for _, their_labels, _ in scored.values()])[taken]
+        scores[have] = np.concatenate([their_scores for _, _, their_scores in scored.values()])[taken]
     missing = np.flatnonzero(~have)
     for start in range(0, len(missing), batch_size):
         part = missing[start:start + batch_size]

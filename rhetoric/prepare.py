@@ -64,11 +64,12 @@ class ScoreShare:
 def score_share(model) -> ScoreShare | None:
     """The ScoreShare of a registry model (rhetoric.registry.LoadedModel); None when it has no scorer file
     (models with sentence embeddings are scored by the run alone)."""
-    path, sha = getattr(model, "scorer_path", None), getattr(model, "metadata", {}).get("scorer_sha256")
+    from rhetoric.pipeline import model_languages  # the run's process only: helpers never call this
+
+    path, sha = getattr(model, "scorer_path", None), model.metadata.get("scorer_sha256")
     if path is None or not sha:
         return None
-    return ScoreShare(str(path), sha, model.version, tuple(model.frames),
-                      tuple(model.metadata.get("languages") or ("en",)))
+    return ScoreShare(str(path), sha, model.version, tuple(model.frames), model_languages(model))
 
 
 SCORE_STEP = 64  # articles a helper scores between two looks for the run's call (about 20 ms of work)
