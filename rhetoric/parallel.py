@@ -75,9 +75,12 @@ def map_slices(function: Callable[[list], Any], items: Sequence, workers: int, l
     helper fails is done here. function must be importable by name (a helper unpickles it).
 
     spare, when given, is work a helper does on its result while it waits to be asked for it:
-    a generator function that improves the result in place a step at a time. The helper
-    stops at the first step after hurry() (or, with local, as soon as this process has done
-    its own slice) and sends the result as it stands; a slice done here gets no spare work.
+    a generator function that improves the result in place a step at a time, each step
+    yielding what it added. The helper stops at the first step after hurry() (or, with
+    local, as soon as this process has done its own slice) and sends the result as it
+    stands; a slice done here gets no spare work. A helper that was asked before its spare
+    work was done goes on with it until it is handed its next slice, and late_spare() takes
+    what those steps added.
 
     Raises:
         Stopped: stop() was called while the slices were out (the run is ending).
@@ -131,6 +134,23 @@ def hurry() -> None:
 _hurry_next = threading.Event()  # hurry() came before the slices it meant went out
 
 
+def late_spare() -> list:
+    """What the helpers' spare work added after they sent their results (map_slices' spare): what its steps
+    yielded since, joined in one list, from every helper still at it or done with it; [] when the next chunk's
+    slices are being handed out, or were (the helpers dropped that work to take them).
+
+    For the run's last chunk, whose helpers have nothing else to do while the run checks and
+    stores it: asked for just before the run scores that chunk, it brings the scores of what
+    the helpers scored meanwhile. A helper asked in the middle of a step answers at its end.
+    """
+    if not _guard.acquire(blocking=False):  # a chunk is being handed out: its helpers are busy with it
+        return []
+    try:
+        return [item for helper in _helpers for item in helper.late_work()]
+    finally:
+        _guard.release()
+
+
 def stop() -> None:
     """End the helpers now, from any thread: a map_slices waiting on them raises Stopped instead of doing
     their slices itself. For a run that is ending (interrupted, failed or skipped) with a chunk still out."""
@@ -167,6 +187,7 @@ class _Helper:
         self.socket, theirs = socket.socketpair()
         self.writing = threading.Lock()  # one writer at a time on the socket: a slice, or hurry()'s signal
         self.working = self.hurried = False  # a slice is out, its result not yet read; hurry() was said for it
+        self.late = False  # its result came back before its spare work was done, which it goes on with
         try:  # the helper's stdin is its end of the socket; its stdout goes nowhere, so nothing printed mixes in
             self.process = subprocess.Popen([sys.executable, "-m", "rhetoric.parallel", *warming], stdin=theirs,
                                             stdout=subprocess.DEVNULL, env=env,
@@ -185,7 +206,7 @@ class _Helper:
         try:
             with self.writing:
                 send_message(self.socket, (function, part, spare))
-                self.working, self.hurried = True, False
+                self.working, self.hurried, self.late = True, False, False
             return True
         except (OSError, ValueError):
             self.stop()
@@ -208,15 +229,33 @@ class _Helper:
 
     def receive(self):
         """The helper's result; _FAILED when it failed on the slice or died (the caller does the slice itself)."""
+        unfinished = False
         try:
-            ok, result = receive_message(self.socket)
-        except (EOFError, OSError, ValueError, pickle.UnpicklingError):
+            ok, result, unfinished = receive_message(self.socket)
+        except (EOFError, OSError, ValueError, TypeError, pickle.UnpicklingError):
             self.stop()
             return _FAILED
         finally:
             with self.writing:
-                self.working = False
+                self.working, self.late = False, unfinished
         return result if ok else _FAILED
+
+    def late_work(self) -> list:
+        """What the helper's spare work added since it sent its result (late_spare); called holding _guard."""
+        with self.writing:
+            if not self.late:
+                return []
+            self.late = False
+            try:
+                send_message(self.socket, _LATE)
+            except OSError:
+                return []
+        try:
+            ok, items, _ = receive_message(self.socket)
+        except (EOFError, OSError, ValueError, TypeError, pickle.UnpicklingError):
+            self.stop()
+            return []
+        return list(items) if ok else []
 
     def stop(self) -> None:
         try:
@@ -231,6 +270,7 @@ class _Helper:
 
 
 _HEADER = struct.Struct("<Q")  # a message's length, before its pickle
+_LATE = "late"  # late_spare()'s question to a helper
 _WAITALL = getattr(socket, "MSG_WAITALL", 0)
 
 
@@ -260,6 +300,15 @@ def _hurried(sock: socket.socket) -> bool:
         return False
     _read_exactly(sock, _HEADER.size)  # an empty message; at the end of input, EOFError ends the helper
     return True
+
+
+def _message_if_any(sock: socket.socket) -> Any:
+    """The next message if one has come in, skipping empty ones (hurry()'s signals); None when none has."""
+    while select.select([sock], [], [], 0)[0]:
+        size, = _HEADER.unpack(_read_exactly(sock, _HEADER.size))
+        if size:
+            return pickle.loads(_read_exactly(sock, size))
+    return None
 
 
 def _read_exactly(sock: socket.socket, size: int) -> bytearray:
@@ -319,35 +368,64 @@ def _arm_helper(parent: int) -> None:
 
 
 def _serve(argv: Sequence[str] = ()) -> None:
-    """The helper's loop: (function, slice) in, (ok, result) out, on the socket that is its stdin, until the
-    socket closes. With `--warm module:function` in argv, that function runs first, in a background thread
-    (start())."""
+    """The helper's loop: (function, slice, spare) in, (ok, result, whether spare work is left) out, on the
+    socket that is its stdin, until the socket closes. With `--warm module:function` in argv, that function
+    runs first, in a background thread (start())."""
     channel = socket.socket(fileno=os.dup(0))
     sys.stdout = sys.stderr  # anything printed goes to stderr
     if len(argv) == 2 and argv[0] == "--warm":
         threading.Thread(target=_warm_up, args=(argv[1],), name="rhetoric-helper-warm-up", daemon=True).start()
+    message = None  # one that came in while the helper went on with spare work after its result
+    try:
+        while True:
+            if message is None:
+                message = receive_message(channel)
+            if message == _LATE:  # no spare work went on after the result: nothing came of it
+                send_message(channel, (True, [], False))
+                message = None
+                continue
+            function, part, spare = message
+            message = None
+            try:
+                reply = (True, function(part))
+            except Exception as exc:  # the parent prepares the slice itself and meets the error there
+                reply = (False, repr(exc))
+            steps = iter(spare(reply[1])) if spare is not None and reply[0] else iter(())
+            unfinished = _spare_until_hurried(steps, channel)
+            send_message(channel, (*reply, unfinished))
+            if unfinished:
+                late, message = _spare_until_next(steps, channel)
+                if message == _LATE:
+                    send_message(channel, (True, late, False))
+                    message = None
+    except Exception:  # input closed (the run ended), or a function this process cannot import: end quietly,
+        return         # and the parent prepares the slice itself
+
+
+def _spare_until_hurried(steps: Iterator, channel: socket.socket) -> bool:
+    """Take spare work's steps until hurry()'s signal comes: whether it came before the work was done. Spare
+    work that fails ends there (it is a bonus: the result goes back as the last step left it)."""
     while True:
         try:
-            function, part, spare = receive_message(channel)
-        except Exception:  # input closed, or a function this process cannot import: end quietly, and the
-            return         # parent prepares the slice itself
+            next(steps)
+        except Exception:  # StopIteration: done
+            return False
+        if _hurried(channel):
+            return True
+
+
+def _spare_until_next(steps: Iterator, channel: socket.socket) -> tuple[list, Any]:
+    """Spare work left after the result went, a step at a time until a message comes in: what the steps
+    yielded, joined, and that message (late_spare()'s question, or the next slice, which ends the work)."""
+    late: list = []
+    while True:
         try:
-            reply = (True, function(part))
-        except Exception as exc:  # the parent prepares the slice itself and meets the error there
-            reply = (False, repr(exc))
-        if spare is not None and reply[0]:
-            try:
-                for _ in spare(reply[1]):
-                    if _hurried(channel):
-                        break
-            except EOFError:
-                return
-            except Exception:  # spare work is a bonus: the result goes back as the last step left it
-                pass
-        try:
-            send_message(channel, reply)
-        except Exception:
-            return
+            late.extend(next(steps) or ())
+        except Exception:  # StopIteration: done; the helper waits for the next message
+            return late, receive_message(channel)
+        message = _message_if_any(channel)
+        if message is not None:
+            return late, message
 
 
 def _warm_up(target: str) -> None:

@@ -21,7 +21,7 @@ from rhetoric.config import Settings, SourceSpec
 from rhetoric.errors import ConfigError, StoreError
 from rhetoric.ingest import IngestBatch, NewArticle, RawArticle, article_names, read_folder_in_chunks
 from rhetoric.labels import load_frames
-from rhetoric.prepare import ScoreShare, prepare_chunk
+from rhetoric.prepare import ScoreShare, prepare_chunk, with_late_scores
 from rhetoric.repeats import mark_repeats
 from rhetoric.store import AddResult, Store
 from rhetoric.summary import RunSummary
@@ -251,7 +251,7 @@ def _store_chunk(store: Store, settings: Settings, summary: RunSummary, lock: Ru
         _count_chunk(summary, prepared, added, unchanged, repeats)
         if classify is not None and added.new_article_ids:
             with summary.timed("classify"):
-                summary.sentences_scored += classify(prepared, added)
+                summary.sentences_scored += classify(with_late_scores(prepared), added)
     finally:
         lock.release()
     return True

@@ -93,13 +93,18 @@ def _scorer(spec: ScoreShare):
     return _scorers[key]
 
 
-def score_while_waiting(result: tuple[list[NewArticle], list[Refusal]], spec: ScoreShare) -> Iterator[None]:
+def score_while_waiting(result: tuple[list[NewArticle], list[Refusal]], spec: ScoreShare
+                        ) -> Iterator[list[tuple[str, tuple]]]:
     """A helper's spare work on a prepared slice (rhetoric.parallel.map_slices): score its articles, from the
-    last one back, SCORE_STEP at a time, each then carrying its labels and scores in NewArticle.scored.
+    last one back, SCORE_STEP at a time, each then carrying its labels and scores in NewArticle.scored; each
+    step yields the (content hash, scored) pairs it added.
 
     The run asks for the slice when it is ready for it; what was scored by then is work taken
-    off the run's core, and it scores the rest itself (rhetoric.pipeline.classify_chunk). A
-    scorer file that cannot be read, or is not the one the run verified, scores nothing.
+    off the run's core. The helper goes on until it is handed its next slice: for the run's
+    last chunk, it scores on while the run checks and stores the chunk, and the run takes
+    those scores just before it scores the rest itself (with_late_scores,
+    rhetoric.pipeline.classify_chunk). A scorer file that cannot be read, or is not the one
+    the run verified, scores nothing.
     """
     prepared = result[0]
     wanted = [i for i in range(len(prepared) - 1, -1, -1)
@@ -110,12 +115,23 @@ def score_while_waiting(result: tuple[list[NewArticle], list[Refusal]], spec: Sc
     for start in range(0, len(wanted), SCORE_STEP):
         step = wanted[start:start + SCORE_STEP]
         labels, scores = scorer.predict([sentence for i in step for sentence in prepared[i].sentences])
-        at = 0
+        at, added = 0, []
         for i in step:
             n = len(prepared[i].sentences)
             prepared[i] = replace(prepared[i], scored=(spec.version, labels[at:at + n], scores[at:at + n]))
+            added.append((prepared[i].content_hash, prepared[i].scored))
             at += n
-        yield
+        yield added
+
+
+def with_late_scores(prepared: list[NewArticle]) -> list[NewArticle]:
+    """The chunk's articles, those not scored yet carrying what the helpers scored of them after they handed the
+    chunk over (rhetoric.parallel.late_spare; by content hash: the same text, the same sentences and scores)."""
+    late = dict(parallel.late_spare())
+    if not late:
+        return prepared
+    return [replace(article, scored=late[article.content_hash])
+            if article.scored is None and article.content_hash in late else article for article in prepared]
 
 
 def prepare_chunk(raw: list[RawArticle], workers: int = 1, local: bool = True, scoring: ScoreShare | None = None

@@ -220,6 +220,13 @@ def _listed(items):
     return [list(items)]
 
 
+def _counted(result):  # spare work of 5 s that says what each step added: the step's number
+    for step in range(500):
+        time.sleep(0.01)
+        result[0].append(step)
+        yield [step]
+
+
 def test_a_helper_works_on_its_result_until_it_is_asked_for_it(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))  # where a helper finds _steps and _listed
     timer = threading.Timer(0.5, parallel.hurry)  # the run, ready for the chunk half a second later
@@ -271,3 +278,46 @@ def test_asked_for_before_its_slice_went_out_a_helper_sends_it_at_once(monkeypat
     (items,), = parallel.map_slices(_listed, list(range(10)), 2, local=False, spare=_steps)
     timer.join()
     assert len(items) > 11
+
+
+def test_a_helper_asked_before_its_spare_work_is_done_goes_on_until_its_next_slice(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    assert parallel.late_spare() == []  # no helper yet
+    timer = threading.Timer(0.3, parallel.hurry)
+    timer.start()
+    (items,), = parallel.map_slices(_listed, list(range(10)), 2, local=False, spare=_counted)
+    timer.join()
+    before = items[10:]
+    assert before == list(range(len(before)))  # the steps it took before it was asked
+    time.sleep(0.3)
+    late = parallel.late_spare()  # the steps it took since, none missing, none twice
+    assert len(late) > 5 and late == list(range(len(before), len(before) + len(late)))
+    assert parallel.late_spare() == []  # taken once
+    # its next slice ends that work: what it did not hand over by then is dropped, and the next result is whole
+    timer = threading.Timer(0.2, parallel.hurry)
+    timer.start()
+    parallel.map_slices(_listed, list(range(10)), 2, local=False, spare=_counted)
+    timer.join()
+    (items,), = parallel.map_slices(_listed, list(range(10, 20)), 2, local=False)
+    assert items == list(range(10, 20)) and parallel.late_spare() == []
+
+
+def test_work_a_helper_did_after_handing_over_its_chunk_is_scored_as_the_run_would():
+    from rhetoric.prepare import score_share, with_late_scores
+    from rhetoric.registry import Registry
+    from tests.conftest import MODELS
+
+    model = Registry(MODELS).champion()
+    raw = raw_articles(400)
+    parallel.hurry()  # asked for at once: the helper sends its slice before it has scored much of it
+    prepared, _ = prepare_chunk(raw, workers=2, local=False, scoring=score_share(model))
+    early = sum(a.scored is not None for a in prepared)
+    time.sleep(2)
+    prepared = with_late_scores(prepared)
+    scored = [a for a in prepared if a.scored is not None]
+    assert len(scored) > early
+    for article in scored:
+        version, labels, scores = article.scored
+        expected_labels, expected_scores = model.predict(article.sentences)
+        assert version == model.version and (labels == expected_labels).all()
+        assert np.allclose(scores, expected_scores, rtol=0, atol=1e-12)
