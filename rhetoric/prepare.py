@@ -15,7 +15,7 @@ from typing import Iterator
 from rhetoric import parallel
 from rhetoric.dedupe import canonical_url, signatures
 from rhetoric.ingest import NewArticle, RawArticle, Refusal
-from rhetoric.language import detect_language
+from rhetoric.language import detect_language, load_model
 from rhetoric.text import article_sentences, content_hash
 
 
@@ -45,7 +45,7 @@ def warm() -> None:
     """Load what preparing needs before the first slice comes: a helper started early (rhetoric.pipeline.start_helpers)
     calls this as it starts. The language model takes half a second to load, which a first chunk waited for,
     and the scorer's libraries (pandas, SciPy's sparse matrices, for score_while_waiting) as long again."""
-    detect_language("Loading the language model before the first article.")
+    load_model()
     import rhetoric.scorer  # noqa: F401
 
 

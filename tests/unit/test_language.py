@@ -174,3 +174,17 @@ def test_text_that_looks_english_is_english_without_asking_the_model_as_before(m
     english = [text for text in texts if language._looks_english(text[:language.SAMPLE_CHARS])
                and _main_script(text[:language.SAMPLE_CHARS]) is None]
     assert len(english) >= 5 and all(detect_language(text) == "en" for text in english)
+
+
+def test_a_helper_warming_up_loads_the_model_though_english_text_does_not_need_it():
+    import subprocess
+    import sys
+
+    check = ("from rhetoric import language, prepare\n"
+             "language.detect_language('The minister said on Monday that the talks in Geneva were useful.')\n"
+             "before = language._load_identifier.cache_info().currsize\n"
+             "prepare.warm()\n"
+             "print(before, language._load_identifier.cache_info().currsize)\n")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.split() == ["0", "1"]  # English text answered without the model; warm() loaded it
