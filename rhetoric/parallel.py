@@ -134,6 +134,51 @@ def hurry() -> None:
 _hurry_next = threading.Event()  # hurry() came before the slices it meant went out
 
 
+def aside(function: Callable[[Any], Any], argument: Any) -> "Aside":
+    """function(argument) on a live helper with nothing else to do, while this process goes on with other
+    work; Aside.result() waits for it. With no such helper (none started, or a chunk's slices out), or one
+    that fails or dies, result() computes it here instead: the same result either way, so callers use it
+    for work they could do themselves but need not wait for (the dashboard's bootstrap bands, drawn at
+    the end of a run while its helper is idle). function must be importable by name (a helper unpickles it).
+    """
+    if not _guard.acquire(blocking=False):  # a chunk is being prepared: its helpers are busy
+        return Aside(function, argument)
+    try:
+        helpers = [h for h in _helpers if h.alive()]
+        if helpers and helpers[0].send(function, argument):
+            return Aside(function, argument, helpers[0])
+    except BaseException:
+        _guard.release()
+        raise
+    _guard.release()
+    return Aside(function, argument)
+
+
+class Aside:
+    """One call handed to a helper (aside()), or left to be made here when its result is asked for."""
+
+    def __init__(self, function: Callable[[Any], Any], argument: Any, helper: "_Helper | None" = None) -> None:
+        self.function, self.argument, self.value = function, argument, _FAILED
+        self.thread = None
+        if helper is not None:  # the helper holds _guard's place until its answer is read
+            self.thread = threading.Thread(target=self._receive, args=(helper,), daemon=True)
+            self.thread.start()
+
+    def _receive(self, helper: "_Helper") -> None:
+        try:
+            self.value = helper.receive()
+        finally:
+            _guard.release()
+
+    def result(self) -> Any:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.value is _FAILED:
+            self.value = self.function(self.argument)
+        return self.value
+
+
 def late_spare() -> list:
     """What the helpers' spare work added after they sent their results (map_slices' spare): what its steps
     yielded since, joined in one list, from every helper still at it or done with it; [] when the next chunk's

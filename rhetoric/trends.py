@@ -24,6 +24,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from rhetoric import parallel
 from rhetoric.errors import ConfigError, ModelError
 
 FREQ_NAMES = {"W": "week", "M": "month", "Q": "quarter", "Y": "year"}
@@ -318,12 +319,35 @@ def dashboard_data(store, frame_titles: dict[str, str], model_meta: dict | None,
     """Query the store once per aggregate and build the dashboard's data."""
     totals = store.article_frame_totals()
     freq = resolve_freq(totals, freq)
+    rates, shown = correction_rates(model_meta, evidence)
+    # the bootstrap bands, a third of this, on the run's idle helper while the store is queried here
+    bands = parallel.aside(band_tables, (totals, rates, freq, {f: e["from"] for f, e in shown.items()},
+                                         tuple(outlet_groups)))
     n_periods = max(1, period_starts(totals["published"].dropna(), freq).nunique()) if len(totals) else 1
     limit = min(DRILL_FETCH_MAX, max(DRILL_TOP, DRILL_PER_PERIOD * n_periods))
     frames = list(dict.fromkeys([*frame_titles, *sorted(totals["frame"].unique())]))
     top = {frame: store.top_sentences(frame, limit=limit) for frame in frames}
-    return build_dashboard_data(totals, store.corpus_summary(), store.cooccurrence(), top,
-                                frame_titles, model_meta, history, freq, evidence, outlet_groups)
+    summary, cooccurrence = store.corpus_summary(), store.cooccurrence()
+    return build_dashboard_data(totals, summary, cooccurrence, top, frame_titles, model_meta, history, freq,
+                                evidence, outlet_groups, bands=bands)
+
+
+def correction_rates(model_meta: dict | None, evidence: dict | None) -> tuple[dict | None, dict]:
+    """The rates the correction uses (evidence's, else the champion's cross-validated ones, else none) and the
+    evidence shown for them (without evidence: the cross-validated rates, marked "cv")."""
+    meta = model_meta or {}
+    rates = evidence_rates(evidence) or meta.get("rates") or None
+    shown = evidence or {f: {**r, "from": "cv", "reviewed": int((r.get("positives") or 0) + (r.get("negatives") or 0))}
+                         for f, r in (meta.get("rates") or {}).items()}
+    return rates, shown
+
+
+def band_tables(job: tuple) -> tuple[pd.DataFrame, dict]:
+    """trends_table and outlet_trends of (totals, rates, freq, rates_from, outlet_groups): the dashboard's
+    bootstrap bands, run on a helper process when one is idle (rhetoric.parallel.aside)."""
+    totals, rates, freq, rates_from, outlet_groups = job
+    return (trends_table(totals, rates, freq, rates_from=rates_from),
+            outlet_trends(totals, rates, freq, outlet_groups))
 
 
 def evidence_rates(evidence: dict | None) -> dict | None:
@@ -345,35 +369,40 @@ def build_dashboard_data(totals: pd.DataFrame, summary: dict, cooccurrence: pd.D
                          top_sentences: Mapping[str, pd.DataFrame], frame_titles: dict[str, str],
                          model_meta: dict | None, history: list[dict],
                          freq: str | None = None, evidence: dict | None = None,
-                         outlet_groups: Sequence[tuple[str, Sequence[str]]] = ()) -> DashboardData:
+                         outlet_groups: Sequence[tuple[str, Sequence[str]]] = (),
+                         bands=None) -> DashboardData:
     """DashboardData from what the store returns (no database access here).
 
     evidence (rhetoric.audit.correction_evidence) gives each frame's rates and their source;
-    without it the champion's cross-validated rates are used.
+    without it the champion's cross-validated rates are used. bands: band_tables' result for
+    these arguments, or what will give it (result(): dashboard_data has a helper compute it,
+    and it is asked for last); None: computed here.
     """
     freq = resolve_freq(totals, freq)
     meta = model_meta or {}
-    rates = evidence_rates(evidence) or meta.get("rates") or None
-    evidence = evidence or {f: {**r, "from": "cv", "reviewed": int((r.get("positives") or 0) + (r.get("negatives") or 0))}
-                            for f, r in (meta.get("rates") or {}).items()}
+    rates, evidence = correction_rates(model_meta, evidence)
     titles = dict(frame_titles)
     for frame in sorted(set(totals["frame"]) if len(totals) else ()):
         titles.setdefault(frame, frame.replace("_", " ").capitalize())
     macro_f1 = ((meta.get("metrics") or {}).get("eval") or {}).get("macro_f1")
     changes = pd.DataFrame(history or [], columns=["version", "promoted_at", "macro_f1"])
     changes["promoted_at"] = pd.to_datetime(changes["promoted_at"], utc=True, format="ISO8601").dt.tz_localize(None)
+    outlets, sentences = outlet_shares(totals, rates), drilldown_sentences(top_sentences, freq)
+    if bands is None:
+        bands = band_tables((totals, rates, freq, {f: e["from"] for f, e in evidence.items()}, tuple(outlet_groups)))
+    trends, by_outlet = bands.result() if hasattr(bands, "result") else bands
     return DashboardData(
         summary=summary, frame_titles=titles, freq=freq,
-        trends=trends_table(totals, rates, freq, rates_from={f: e["from"] for f, e in evidence.items()}),
-        outlets=outlet_shares(totals, rates),
+        trends=trends,
+        outlets=outlets,
         cooccurrence=cooccurrence,
-        sentences=drilldown_sentences(top_sentences, freq),
+        sentences=sentences,
         model={"version": meta.get("version"), "macro_f1": macro_f1, "adjusted": bool(rates),
                "languages": list(meta.get("languages") or ["en"]),
                "evaluated_on": "real text" if (meta.get("metrics") or {}).get("real") else "written text"},
         model_changes=changes.sort_values("promoted_at").reset_index(drop=True),
         evidence=evidence,
-        outlet_trends=outlet_trends(totals, rates, freq, outlet_groups),
+        outlet_trends=by_outlet,
     )
 
 

@@ -321,3 +321,22 @@ def test_work_a_helper_did_after_handing_over_its_chunk_is_scored_as_the_run_wou
         expected_labels, expected_scores = model.predict(article.sentences)
         assert version == model.version and (labels == expected_labels).all()
         assert np.allclose(scores, expected_scores, rtol=0, atol=1e-12)
+
+
+def _pid_and(argument):  # importable by name: where it ran, and what it was given
+    return os.getpid(), argument
+
+
+def test_work_set_aside_runs_on_an_idle_helper_or_here(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))  # where a helper finds _pid_and
+    assert parallel.aside(_pid_and, "x").result() == (os.getpid(), "x")  # no helper: done here when asked
+    parallel.start(1)
+    helper, = parallel._helpers
+    assert parallel.aside(_pid_and, "y").result() == (helper.process.pid, "y")
+    os.kill(helper.process.pid, signal.SIGKILL)  # a helper that dies: done here instead
+    helper.process.wait()
+    assert parallel.aside(_pid_and, "z").result() == (os.getpid(), "z")
+    # a helper busy with a chunk's slices is left to it
+    with parallel._guard:
+        assert parallel.aside(_pid_and, "w").result() == (os.getpid(), "w")
+    assert parallel.map_slices(_listed, list(range(10)), 2, local=False) == [[list(range(10))]]  # no message mixed in

@@ -244,6 +244,26 @@ def test_dashboard_data_reads_the_store(tmp_path):
     assert drill["text"].tolist() == ["Undated sanctions claim.", "Sanctions are illegal.", "Sanctions fail."]
     assert drill["period"].tolist() == ["", "2024-01-01", "2024-03-01"]
     assert data.model["adjusted"] is False
+    # the bootstrap bands drawn on a helper process (a run's, idle by then) are the ones drawn here
+    from rhetoric import parallel
+
+    meta = {"rates": {"anti_sanctions": RATES["alpha"], "peace_talks": RATES["alpha"]}}
+    here = dashboard_data(store, {"anti_sanctions": "Anti-sanctions"}, meta, [], freq="M")
+    parallel.start(1)
+    try:
+        helper = parallel._helpers[0]
+        aside = parallel.aside
+        sent = []
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(parallel, "aside", lambda f, a: sent.append(f) or aside(f, a))
+            there = dashboard_data(store, {"anti_sanctions": "Anti-sanctions"}, meta, [], freq="M")
+        assert sent and helper.alive()
+    finally:
+        parallel.shutdown()
+    pd.testing.assert_frame_equal(here.trends, there.trends)
+    assert here.outlet_trends.keys() == there.outlet_trends.keys()
+    for name, table in here.outlet_trends.items():
+        pd.testing.assert_frame_equal(table, there.outlet_trends[name])
 
 
 def test_rates_from_says_where_each_frames_rates_come_from():
