@@ -4,7 +4,6 @@ a run that found nothing new refills it instead of drawing every chart again."""
 from __future__ import annotations
 
 import os
-import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,30 +60,6 @@ def write_dashboard(store: Store, settings: Settings, model_meta: dict | None, h
 
 
 TEMPLATE_FILE = "dashboard-template.html"
-_drawing_imported = threading.Event()
-
-
-def import_drawing_code() -> None:
-    """Import what drawing the dashboard needs (plotly, rhetoric.charts, rhetoric.trends, SciPy's beta function:
-    0.15-0.2 s) in a background thread, once per process.
-
-    A run calls it as soon as it has stored something new, so that it will draw: the import
-    then takes place while the run waits for its helpers or its database, not after its last
-    chunk, when nothing else is left to do. Any failure is left for write_dashboard to meet.
-    """
-    if not _drawing_imported.is_set():
-        _drawing_imported.set()
-        threading.Thread(target=_import_drawing, name="rhetoric-import-charts", daemon=True).start()
-
-
-def _import_drawing() -> None:
-    try:
-        import rhetoric.charts.page  # noqa: F401
-        import rhetoric.charts.template  # noqa: F401
-        import rhetoric.trends  # noqa: F401
-        import scipy.special  # noqa: F401
-    except Exception:
-        pass
 
 
 def _dashboard_key(store: Store, titles: dict, model_meta: dict | None, history: list[dict], evidence: dict | None,

@@ -18,7 +18,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from rhetoric import parallel
 from rhetoric.config import Settings, SourceSpec
-from rhetoric.dashboard import import_drawing_code
 from rhetoric.errors import ConfigError, StoreError
 from rhetoric.ingest import IngestBatch, NewArticle, RawArticle, article_names, read_folder_in_chunks
 from rhetoric.labels import load_frames
@@ -239,8 +238,6 @@ def _store_chunk(store: Store, settings: Settings, summary: RunSummary, lock: Ru
     with summary.timed("prepare"):
         if not _ready(future):  # a helper that prepared the chunk and is scoring it while it waits: send it now
             parallel.hurry()
-            if summary.articles_new:  # the run will draw the dashboard: its code is imported while the run waits
-                import_drawing_code()
         prepared, refused = future.result()
     summary.refusals += refused
     with summary.timed("lock wait"):
