@@ -412,7 +412,11 @@ def drilldown_sentences(top_sentences: Mapping[str, pd.DataFrame], freq: str) ->
     parts = [table.assign(frame=frame) for frame, table in top_sentences.items() if len(table)]
     if not parts:
         return pd.DataFrame(columns=columns)
-    rows = pd.concat(parts, ignore_index=True).sort_values(["frame", "score"], ascending=[True, False])
+    # scores equal to the sixth decimal keep the order Store.top_sentences gave them (by sentence id): the same
+    # text scored in two batches can differ in the last bits, which must not decide which tied sentence is shown
+    rows = pd.concat(parts, ignore_index=True)
+    rows = (rows.assign(_rank=-rows["score"].round(6)).sort_values(["frame", "_rank"], kind="stable")
+            .drop(columns="_rank"))
     published = pd.to_datetime(rows["published"])
     dated = published.notna()
     rows["period"] = ""

@@ -6,7 +6,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, case, exists, false, func, or_, select
+from sqlalchemy import Numeric, and_, case, cast, exists, false, func, or_, select
 
 from rhetoric.store.frames import scored_frames, stored_frames
 from rhetoric.store.schema import (
@@ -104,7 +104,10 @@ class Reads:
         first and sorting after took twice as long in SQLite), read as plain tuples (pandas
         asks every SQLAlchemy Row for a dtype first): the 10k corpus's four frames, 775
         sentences each, in 0.10-0.13 s against 0.13-0.25 s, the same rows in the same order.
-        Equal scores are ordered by sentence id, so the cut at `limit` is always the same.
+        Scores equal to the sixth decimal are ordered by sentence id, so the cut at `limit`, and
+        the dashboard's drill-down, is the same on every run over the same corpus: one sentence
+        text scored in two batches (by the run, or by a helper ahead of it) can differ in the last
+        bits (about 1e-15), which used to decide between tied sentences.
         """
         columns = ["sentence_id", "article_id", "published", "outlet", "title", "url", "source", "idx", "text",
                    "score"]
@@ -113,14 +116,15 @@ class Reads:
             if frame in stored_frames(conn):
                 table = scores_table([frame])
                 score, label = frame_score(table, frame), frame_label(table, frame)
-                best = (select(table.c.sentence_id, score.label("score")).where(label == 1)
-                        .order_by(score.desc(), table.c.sentence_id).limit(limit).subquery())
+                rank = func.round(cast(score, Numeric), 6)  # numeric: PostgreSQL rounds no double to places
+                best = (select(table.c.sentence_id, score.label("score"), rank.label("rank")).where(label == 1)
+                        .order_by(rank.desc(), table.c.sentence_id).limit(limit).subquery())
                 rows = list(map(tuple, conn.execute(
                     select(sentences.c.id, articles.c.id, articles.c.published, articles.c.outlet, articles.c.title,
                            articles.c.url, articles.c.source, sentences.c.idx, sentences.c.text, best.c.score)
                     .select_from(best.join(sentences, sentences.c.id == best.c.sentence_id)
                                  .join(articles, articles.c.id == sentences.c.article_id))
-                    .order_by(best.c.score.desc(), best.c.sentence_id)).all()))
+                    .order_by(best.c.rank.desc(), best.c.sentence_id)).all()))
         table = pd.DataFrame(rows, columns=columns)
         table["published"] = pd.to_datetime(table["published"])
         return table

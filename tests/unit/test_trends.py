@@ -204,6 +204,10 @@ def test_drilldown_keeps_the_best_of_every_period():
     assert (rows["period"] == "2024-01-01").sum() == 200  # the overall top 200 are all in January
     assert (rows["period"] == "2024-02-01").sum() == 5
     assert (rows["period"] == "").sum() == 1 and rows["published"].iloc[-1] == ""
+    # scores apart only in the last bits (one text scored in two batches) keep the store's order, by sentence id
+    tied = pd.DataFrame({"published": pd.to_datetime(["2024-01-03"] * 4), "outlet": "o", "title": "t", "url": "",
+                         "source": "s", "text": ["a", "b", "c", "d"], "score": [0.9, 0.7 - 1e-15, 0.7 + 1e-15, 0.7]})
+    assert drilldown_sentences({"alpha": tied}, "M")["text"].tolist() == ["a", "b", "c", "d"]
 
 
 def test_build_dashboard_data_adds_titles_and_model_facts():
