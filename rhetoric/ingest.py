@@ -64,9 +64,22 @@ class NewArticle:
     signature: str | None = None
     fingerprint: str | None = None
     language: str | None = None
-    # (model version, labels (n, k), scores (n, k)) of the sentences, when a helper scored them while it waited
-    # for the run (rhetoric.prepare.score_while_waiting); the run scores the rest itself
+    # when a helper scored the sentences while it waited for the run (rhetoric.prepare.score_while_waiting):
+    # (model version, labels (m, k), scores (m, k), start, stop), the sentences being rows start:stop of the
+    # two blocks, which the helper shares among the articles it scored in one step (scored_rows); the run
+    # scores the rest itself
     scored: tuple | None = None
+
+
+def scored_rows(scored: tuple) -> tuple:
+    """(model version, labels (n, k), scores (n, k)) of an article from its NewArticle.scored.
+
+    A helper's scores come as blocks shared by the articles it scored in one step: pickled
+    once each, a prepared chunk of 2,500 articles crosses to the run as a few dozen arrays
+    instead of 5,000 (unpickling a fully scored chunk took 0.083 s against 0.016 s unscored).
+    """
+    version, labels, scores, start, stop = scored
+    return version, labels[start:stop], scores[start:stop]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from rhetoric import parallel
 from rhetoric.config import Settings, SourceSpec
 from rhetoric.errors import ConfigError, StoreError
-from rhetoric.ingest import IngestBatch, NewArticle, RawArticle, article_names, read_folder_in_chunks
+from rhetoric.ingest import (
+    IngestBatch, NewArticle, RawArticle, article_names, read_folder_in_chunks, scored_rows,
+)
 from rhetoric.labels import load_frames
 from rhetoric.prepare import ScoreShare, prepare_chunk, with_late_scores
 from rhetoric.repeats import mark_repeats
@@ -353,9 +355,9 @@ def classify_chunk(store: Store, model, prepared: list[NewArticle], added: AddRe
     rows = store.sentence_positions(list(items))
     ids = [sentence_id for sentence_id, _, _ in rows]
     texts = [items[article_id].sentences[idx] for _, article_id, idx in rows]
-    scored = {article_id: item.scored for article_id, item in items.items()
-              if item.scored is not None and item.scored[0] == model.version
-              and len(item.scored[1]) == len(item.sentences)}
+    scored = {article_id: rows_of for article_id, item in items.items() if item.scored is not None
+              for rows_of in [scored_rows(item.scored)]
+              if rows_of[0] == model.version and len(rows_of[1]) == len(item.sentences)}
     labels, scores = _chunk_scores(model, rows, texts, scored, batch_size)
     for start in range(0, len(ids), batch_size):
         part = slice(start, start + batch_size)

@@ -120,9 +120,9 @@ def score_while_waiting(result: tuple[list[NewArticle], list[Refusal]], spec: Sc
         step = wanted[start:start + SCORE_STEP]
         labels, scores = scorer.predict([sentence for i in step for sentence in prepared[i].sentences])
         at, added = 0, []
-        for i in step:
+        for i in step:  # the step's rows shared, not copied: pickled once for all of its articles
             n = len(prepared[i].sentences)
-            prepared[i] = replace(prepared[i], scored=(spec.version, labels[at:at + n], scores[at:at + n]))
+            prepared[i] = replace(prepared[i], scored=(spec.version, labels, scores, at, at + n))
             added.append((prepared[i].content_hash, prepared[i].scored))
             at += n
         yield added

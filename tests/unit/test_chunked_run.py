@@ -213,8 +213,8 @@ def test_sentences_a_helper_scored_are_stored_as_the_run_would_have_scored_them(
     assert [a.scored is not None for a in prepared] == [True] * 5 + [False]  # ru: the model does not read it
     # scores from another version are not taken, and a helper left one article unscored: the run scores both
     k = len(model.frames)
-    prepared[3] = replace(prepared[3], scored=("2020.01.01-00000000", np.ones((len(prepared[3].sentences), k), bool),
-                                               np.zeros((len(prepared[3].sentences), k))))
+    n = len(prepared[3].sentences)
+    prepared[3] = replace(prepared[3], scored=("2020.01.01-00000000", np.ones((n, k), bool), np.zeros((n, k)), 0, n))
     prepared[1] = replace(prepared[1], scored=None)
     added = store.add_articles(prepared, "run-1")
     english = sum(len(a.sentences) for a in prepared[:5])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rhetoric import parallel
-from rhetoric.ingest import RawArticle
+from rhetoric.ingest import RawArticle, scored_rows
 from rhetoric.prepare import prepare_articles, prepare_chunk
 from tests.http_fixtures import story
 
@@ -261,7 +261,7 @@ def test_helpers_score_what_they_prepared_as_the_run_would():
     scored = [a for a in prepared if a.scored is not None]
     assert scored  # the helpers had a second to score
     for article in scored:
-        version, labels, scores = article.scored
+        version, labels, scores = scored_rows(article.scored)
         expected_labels, expected_scores = model.predict(article.sentences)
         assert version == model.version and (labels == expected_labels).all()
         assert np.allclose(scores, expected_scores, rtol=0, atol=1e-12)
@@ -317,7 +317,7 @@ def test_work_a_helper_did_after_handing_over_its_chunk_is_scored_as_the_run_wou
     scored = [a for a in prepared if a.scored is not None]
     assert len(scored) > early
     for article in scored:
-        version, labels, scores = article.scored
+        version, labels, scores = scored_rows(article.scored)
         expected_labels, expected_scores = model.predict(article.sentences)
         assert version == model.version and (labels == expected_labels).all()
         assert np.allclose(scores, expected_scores, rtol=0, atol=1e-12)
