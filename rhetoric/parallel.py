@@ -143,15 +143,13 @@ def aside(function: Callable[[Any], Any], argument: Any) -> "Aside":
     """
     if not _guard.acquire(blocking=False):  # a chunk is being prepared: its helpers are busy
         return Aside(function, argument)
+    helper, sent = next((h for h in _helpers if h.alive()), None), False
     try:
-        helpers = [h for h in _helpers if h.alive()]
-        if helpers and helpers[0].send(function, argument):
-            return Aside(function, argument, helpers[0])
-    except BaseException:
-        _guard.release()
-        raise
-    _guard.release()
-    return Aside(function, argument)
+        sent = helper is not None and helper.send(function, argument)
+    finally:
+        if not sent:  # else the Aside's thread lets go of _guard once the answer is read
+            _guard.release()
+    return Aside(function, argument, helper if sent else None)
 
 
 class Aside:
@@ -332,10 +330,18 @@ def receive_message(sock: socket.socket) -> Any:
     Raises:
         EOFError: the other end closed the socket, before or during the message.
     """
-    while True:
-        size, = _HEADER.unpack(_read_exactly(sock, _HEADER.size))
-        if size:
-            return pickle.loads(_read_exactly(sock, size))
+    while (message := _read_message(sock)) is _EMPTY:
+        pass
+    return message
+
+
+_EMPTY = object()  # what _read_message gives for an empty message
+
+
+def _read_message(sock: socket.socket) -> Any:
+    """One message off the socket: its pickle loaded, or _EMPTY for an empty one (hurry()'s signal)."""
+    size, = _HEADER.unpack(_read_exactly(sock, _HEADER.size))
+    return pickle.loads(_read_exactly(sock, size)) if size else _EMPTY
 
 
 def _hurried(sock: socket.socket) -> bool:
@@ -350,9 +356,8 @@ def _hurried(sock: socket.socket) -> bool:
 def _message_if_any(sock: socket.socket) -> Any:
     """The next message if one has come in, skipping empty ones (hurry()'s signals); None when none has."""
     while select.select([sock], [], [], 0)[0]:
-        size, = _HEADER.unpack(_read_exactly(sock, _HEADER.size))
-        if size:
-            return pickle.loads(_read_exactly(sock, size))
+        if (message := _read_message(sock)) is not _EMPTY:
+            return message
     return None
 
 
