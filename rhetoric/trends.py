@@ -321,8 +321,7 @@ def dashboard_data(store, frame_titles: dict[str, str], model_meta: dict | None,
     freq = resolve_freq(totals, freq)
     rates, shown = correction_rates(model_meta, evidence)
     # the bootstrap bands, a third of this, on the run's idle helper while the store is queried here
-    bands = parallel.aside(band_tables, (totals, rates, freq, {f: e["from"] for f, e in shown.items()},
-                                         tuple(outlet_groups)))
+    bands = parallel.aside(band_tables, band_job(totals, rates, freq, shown, outlet_groups))
     n_periods = max(1, period_starts(totals["published"].dropna(), freq).nunique()) if len(totals) else 1
     limit = min(DRILL_FETCH_MAX, max(DRILL_TOP, DRILL_PER_PERIOD * n_periods))
     frames = list(dict.fromkeys([*frame_titles, *sorted(totals["frame"].unique())]))
@@ -340,6 +339,12 @@ def correction_rates(model_meta: dict | None, evidence: dict | None) -> tuple[di
     shown = evidence or {f: {**r, "from": "cv", "reviewed": int((r.get("positives") or 0) + (r.get("negatives") or 0))}
                          for f, r in (meta.get("rates") or {}).items()}
     return rates, shown
+
+
+def band_job(totals: pd.DataFrame, rates: dict | None, freq: str, shown: dict,
+             outlet_groups: Sequence[tuple[str, Sequence[str]]]) -> tuple:
+    """band_tables' argument: one picklable tuple, as a helper receives it (shown: correction_rates' evidence)."""
+    return totals, rates, freq, {f: e["from"] for f, e in shown.items()}, tuple(outlet_groups)
 
 
 def band_tables(job: tuple) -> tuple[pd.DataFrame, dict]:
@@ -389,7 +394,7 @@ def build_dashboard_data(totals: pd.DataFrame, summary: dict, cooccurrence: pd.D
     changes["promoted_at"] = pd.to_datetime(changes["promoted_at"], utc=True, format="ISO8601").dt.tz_localize(None)
     outlets, sentences = outlet_shares(totals, rates), drilldown_sentences(top_sentences, freq)
     if bands is None:
-        bands = band_tables((totals, rates, freq, {f: e["from"] for f, e in evidence.items()}, tuple(outlet_groups)))
+        bands = band_tables(band_job(totals, rates, freq, evidence, outlet_groups))
     trends, by_outlet = bands.result() if hasattr(bands, "result") else bands
     return DashboardData(
         summary=summary, frame_titles=titles, freq=freq,
