@@ -132,6 +132,7 @@ def run_with_settings(settings: Settings) -> RunSummary:
         raise
     finally:
         alive.end()
+        store.close()  # now, not when the process ends: SQLite checkpoints its write-ahead log as it closes
     if summary.skipped:
         logger.warning("run %s skipped: %s", run_id, summary.skipped)
     else:
