@@ -64,6 +64,9 @@ class NewArticle:
     signature: str | None = None
     fingerprint: str | None = None
     language: str | None = None
+    # the normalised form of url (rhetoric.dedupe.canonical_url), worked out where the article was prepared: the
+    # address rhetoric.repeats compares. None with a url: not worked out (read it through rhetoric.repeats.address)
+    address: str | None = None
     # when a helper scored the sentences while it waited for the run (rhetoric.prepare.score_while_waiting):
     # (model version, labels (m, k), scores (m, k), start, stop), the sentences being rows start:stop of the
     # two blocks, which the helper shares among the articles it scored in one step (scored_rows); the run

@@ -31,7 +31,7 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
     hash, so the store records it as another source), duplicate_of for add_articles
     (batch position -> stored article id), and one line per repeat saying why.
     """
-    addresses = [canonical_url(a.url) for a in prepared]
+    addresses = [address(a) for a in prepared]
     stored_urls = store.known_urls(a for a in addresses if a)
     stored_hashes = store.known_hashes(a.content_hash for a in prepared)
     signed, values = decode_signatures([a.signature for a in prepared])  # decoded and keyed once, for both searches
@@ -79,6 +79,11 @@ def mark_repeats(store: Store, prepared: list[NewArticle], threshold: float
     return items, duplicate_of, [
         head if article_id is None else f"{head} {article_id}, {names.get(article_id, 'no longer stored')}{tail}"
         for head, article_id, tail in notes]
+
+
+def address(item: NewArticle) -> str | None:
+    """The normalised address an item was read from: as its preparation worked it out, or worked out now."""
+    return item.address if item.address is not None or not item.url else canonical_url(item.url)
 
 
 def nearest_stored(store: Store, signatures: list[str | None], threshold: float,

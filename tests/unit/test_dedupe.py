@@ -200,6 +200,26 @@ def test_items_after_two_with_one_address_in_a_batch_are_still_compared(tmp_path
     assert len(result.new_article_ids) == 2 and result.already_stored == 2
 
 
+def test_repeats_read_the_address_prepared_with_the_article_or_work_it_out(tmp_path, monkeypatch):
+    """Preparing an article (on a helper) works out its normalised address once; mark_repeats reads it there
+    instead of normalising every address again on the run's process, and works it out for an item without one."""
+    import dataclasses
+
+    import rhetoric.repeats
+
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.create_schema()
+    batch, _ = prepare_articles([raw("a", "talks", "https://a.test/story/", "Outlet A"),
+                                 raw("b", "trade", "https://A.test/story?utm_source=rss", "Outlet B")])
+    assert [item.address for item in batch] == ["https://a.test/story"] * 2
+    normalised = rhetoric.repeats.canonical_url
+    monkeypatch.setattr(rhetoric.repeats, "canonical_url", lambda url: pytest.fail(f"normalised {url} again"))
+    assert mark_repeats(store, batch, threshold=0.8)[2] == ["b: same canonical URL as a"]
+    monkeypatch.setattr(rhetoric.repeats, "canonical_url", normalised)
+    unprepared = [dataclasses.replace(item, address=None) for item in batch]
+    assert mark_repeats(store, unprepared, threshold=0.8)[2] == ["b: same canonical URL as a"]
+
+
 def page(address: str, topic: str, declared: str | None = None) -> RawArticle:
     return RawArticle(source=address, text="Headline\n\n" + "\n\n".join(story(topic)), url=address,
                       canonical_url=declared, outlet="News")
@@ -390,6 +410,25 @@ def test_a_pair_agreeing_on_no_whole_band_is_no_match_whatever_its_similarity():
     assert nearest.matches() == {}
     nearest.compare(np.array([0]), np.array([9]), np.array([0]), query)
     assert nearest.matches() == {0: (9, 1.0)}
+
+
+def test_band_agreement_read_as_words_is_the_plain_reshape_and_mean():
+    """_agreement reads each band's booleans as one word: the same answers as the plain formulation, on pairs
+    agreeing on every value, on none, on one whole band, and at random."""
+    from rhetoric.dedupe import _agreement
+
+    rng = np.random.default_rng(7)
+    left = rng.integers(0, 3, (500, NUM_PERM)).astype("<u4")
+    right = rng.integers(0, 3, (500, NUM_PERM)).astype("<u4")
+    right[0], right[1] = left[0], left[1] + 1
+    right[2] = left[2] + 1
+    right[2, 8:8 + ROWS_PER_BAND] = left[2, 8:8 + ROWS_PER_BAND]  # one whole band, nothing else
+    equal = left == right
+    whole, similar = _agreement(equal)
+    assert np.array_equal(whole, equal.reshape(-1, BANDS, ROWS_PER_BAND).all(axis=2).any(axis=1))
+    assert np.array_equal(similar, equal.mean(axis=1))
+    assert whole[:3].tolist() == [True, False, True] and similar[:3].tolist() == [1.0, 0.0, ROWS_PER_BAND / NUM_PERM]
+    assert 0 < whole.sum() < len(whole)
 
 
 def test_band_rows_come_in_key_order():
