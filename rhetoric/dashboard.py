@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rhetoric import parallel
 from rhetoric.config import Settings
 from rhetoric.labels import FRAMES_FILE, load_frames
 from rhetoric.locking import is_dead
@@ -34,13 +35,15 @@ def write_dashboard(store: Store, settings: Settings, model_meta: dict | None, h
     key = _dashboard_key(store, titles, model_meta, history, evidence, settings.outlet_groups)
     template = _kept_template(settings, key)
     if template is None:
-        # imported here: plotly and SciPy take most of a second, and nothing before the dashboard needs them
-        from rhetoric.charts.page import dashboard_template
+        # imported here: SciPy takes a good part of a second, and nothing before the dashboard needs it
+        from rhetoric.charts import draw_template
         from rhetoric.trends import dashboard_data
 
         data = dashboard_data(store, titles, model_meta, history, evidence=evidence,
                               outlet_groups=settings.outlet_groups)
-        template = dashboard_template(data)
+        # drawn by the run's helper when one is idle, as it is by the end of a run: it imported plotly while
+        # it waited for its first slice, so the charts cost this process neither that nor their drawing
+        template = parallel.aside(draw_template, data).result()
         _keep_template(settings, key, template)
     from rhetoric.charts.template import fill_last_run
 

@@ -46,12 +46,16 @@ def warm() -> None:
     """Load what a run's helper needs before the first slice comes: a helper started early
     (rhetoric.pipeline.start_helpers) calls this as it starts. The language model takes half a second to load,
     which a first chunk waited for, and the scorer's libraries (pandas, SciPy's sparse matrices, for
-    score_while_waiting) as long again; the dashboard's bootstrap bands, which the helper draws at the end of
-    the run (rhetoric.trends.band_tables), need SciPy's beta function (0.07 s)."""
+    score_while_waiting) as long again; the dashboard's bootstrap bands and charts, which the helper draws at
+    the end of the run (rhetoric.trends.band_tables, rhetoric.charts.draw_template), need SciPy's beta
+    function (0.07 s) and plotly's drawing code (0.3 s, loaded by drawing a small page)."""
+    from rhetoric.charts import warm_drawing
+
     load_model()
     import rhetoric.scorer  # noqa: F401
     import rhetoric.trends  # noqa: F401
     import scipy.special  # noqa: F401
+    warm_drawing()
 
 
 @dataclass(frozen=True)

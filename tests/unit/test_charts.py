@@ -191,6 +191,29 @@ def test_page_is_self_contained_and_names_everything(data):
     assert '<a href="https://example.org/t"' in page
 
 
+def test_the_page_drawn_on_a_helper_is_the_page_drawn_here(data, monkeypatch):
+    """A run hands the drawing to its idle helper (rhetoric.dashboard.write_dashboard): the same page, to the
+    byte, as this process draws; and with no helper, this process draws it."""
+    from rhetoric import parallel
+    from rhetoric.charts import draw_template
+    from rhetoric.charts.page import dashboard_template
+
+    here = dashboard_template(data)
+    assert parallel.aside(draw_template, data).thread is None  # no helper: drawn here when asked
+    parallel.start(1, warm="rhetoric.prepare:warm")
+    try:
+        helper = parallel._helpers[0]
+        there = parallel.aside(draw_template, data)
+        assert there.thread is not None  # handed over
+        there.thread.join()
+        assert there.value is not parallel._FAILED  # drawn there, not here on the helper's failure
+        drawn = there.result()
+        assert helper.alive()
+    finally:
+        parallel.shutdown()
+    assert (drawn.before, drawn.after) == (here.before, here.after)
+
+
 def test_an_empty_store_gives_a_page_that_says_so(tmp_path):
     from rhetoric.store import Store
     from rhetoric.trends import dashboard_data

@@ -72,3 +72,22 @@ def test_a_helper_preparing_a_chunk_loads_no_database_or_data_frame_library():
     loaded = loaded_after("import rhetoric.prepare")
     assert "rhetoric" in loaded
     assert sorted(loaded & {*ON_USE, "pandas", "sqlalchemy", "prefect"}) == []
+
+
+def test_a_helper_drawing_the_dashboard_loads_no_database_library(tmp_path):
+    """A run hands the dashboard's data to its helper to draw (rhetoric.charts.draw_template): the data is plain
+    (the last run's row without SQLAlchemy's key type), so unpickling it there imports no SQLAlchemy (0.13 s)."""
+    import pickle
+
+    from rhetoric.store import Store
+    from rhetoric.trends import dashboard_data
+
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.create_schema()
+    store.start_run("run-1")
+    data = dashboard_data(store, {"anti_sanctions": "Anti-sanctions"}, None, [])
+    assert data.summary["last_run"]["run_id"] == "run-1"
+    (tmp_path / "data.pkl").write_bytes(pickle.dumps(data))
+    loaded = loaded_after("import pickle\nfrom rhetoric.prepare import warm\nfrom rhetoric.charts import draw_template\n"
+                          f"warm()\ndraw_template(pickle.loads(open({str(tmp_path / 'data.pkl')!r}, 'rb').read()))")
+    assert "plotly" in loaded and "sqlalchemy" not in loaded
