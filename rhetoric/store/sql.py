@@ -57,6 +57,27 @@ def insert_many(conn, table: Table, columns: Sequence[str], rows: list[tuple]) -
     conn.exec_driver_sql(sql, rows)
 
 
+def bound(conn, table: Table, columns: Sequence[str], rows: list[tuple]) -> list[tuple]:
+    """The rows with each value of a column whose type the dialect binds itself (on SQLite: dates and times as
+    text, booleans as integers) passed through that type's bind processor, as SQLAlchemy would bind them: for
+    insert_many, which hands rows to the driver as they are. Each distinct value is processed once (a batch's
+    rows share their time, and their dates are few)."""
+    processors = [(at, process, {}) for at, name in enumerate(columns)
+                  if (process := table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect))]
+    if not processors:
+        return rows
+    out = []
+    for row in rows:
+        values = list(row)
+        for at, process, done in processors:
+            value = values[at]
+            if value not in done:
+                done[value] = process(value)
+            values[at] = done[value]
+        out.append(tuple(values))
+    return out
+
+
 def select_in(conn, table: Table, columns: Sequence[str], key: str, values: list,
               size: int = 5000) -> Iterator[list[tuple]]:
     """The rows (columns) of table whose key is among the values, `size` values a query, at DB-API speed.

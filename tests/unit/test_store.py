@@ -86,6 +86,37 @@ def test_a_source_is_recorded_when_seen_as_sqlalchemy_would_write_it(store):
     assert len(rows) == 2 and all(seen == created for seen, created in rows)  # on SQLite, the same text
 
 
+def test_articles_written_at_the_driver_s_speed_read_back_as_sqlalchemy_wrote_them(store, monkeypatch):
+    """A batch's articles go to the driver as rows (rhetoric.store.sql.bound binds the dates, times and
+    booleans as SQLAlchemy does): stored exactly as one article written through SQLAlchemy itself (the item by
+    item path), and read back as the same values."""
+    from datetime import date, datetime, timezone
+
+    from sqlalchemy import select, text
+
+    from rhetoric.store import articles
+
+    now = datetime(2026, 11, 30, 9, 5, 1, 250000, tzinfo=timezone.utc)
+    monkeypatch.setattr(rhetoric.store.writes, "utcnow", lambda: now)
+    dated = NewArticle(content_hash="d" * 8, sentences=["One.", "Two."], source="d.txt", outlet="Outlet",
+                       title="Dated", published=date(2024, 3, 5), url="https://example.org/d", language="en")
+    batch = store.add_articles([dated, article("u")], "run-1")
+    with store.engine.begin() as conn:  # the same article through SQLAlchemy, as a refused batch writes it
+        store._insert_article(conn, NewArticle(**{**dated.__dict__, "content_hash": "e" * 8}), "run-1", now)
+    with store.engine.connect() as conn:
+        rows = {r.content_hash: r for r in conn.execute(select(articles)).all()}
+        stored = {key: tuple(values) for key, *values in conn.execute(text(
+            "SELECT content_hash, CAST(published AS TEXT), CAST(date_missing AS TEXT), CAST(created_at AS TEXT) "
+            "FROM articles")).all()}
+    assert len(batch.new_article_ids) == 2 and set(rows) == {"d" * 8, "e" * 8, "u" * 8}
+    assert stored["d" * 8] == stored["e" * 8]  # the very same text or values in the database
+    for key in ("d" * 8, "e" * 8):
+        row = rows[key]
+        assert (row.published, row.date_missing, row.n_sentences, row.language) == (date(2024, 3, 5), False, 2, "en")
+        assert row.created_at.replace(tzinfo=None) == now.replace(tzinfo=None) and row.run_id == "run-1"
+    assert (rows["u" * 8].published, rows["u" * 8].date_missing) == (None, True)
+
+
 def test_top_sentences_cut_equal_scores_by_sentence_id(store):
     store.add_articles([article("a", n=3), article("b", n=2)], "run-1")
     (ids, _), = list(store.iter_stale("v1", ["f1"]))
