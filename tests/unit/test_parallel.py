@@ -340,3 +340,53 @@ def test_work_set_aside_runs_on_an_idle_helper_or_here(monkeypatch):
     with parallel._guard:
         assert parallel.aside(_pid_and, "w").result() == (os.getpid(), "w")
     assert parallel.map_slices(_listed, list(range(10)), 2, local=False) == [[list(range(10))]]  # no message mixed in
+    # work worth doing only on a helper's idle time (here=False): none when there is no helper, or it died
+    parallel.shutdown()
+    assert parallel.aside(_pid_and, "v", here=False).result() is None
+    parallel.start(1)
+    helper, = parallel._helpers
+    assert parallel.aside(_pid_and, "u", here=False).result() == (helper.process.pid, "u")
+    os.kill(helper.process.pid, signal.SIGKILL)
+    helper.process.wait()
+    assert parallel.aside(_pid_and, "t", here=False).result() is None
+
+
+def test_the_first_chunk_prepared_ahead_is_what_the_run_would_prepare(tmp_path, monkeypatch):
+    """A helper reads and prepares the folder's first chunk as the run starts (prepare_ahead): the run takes
+    each input's result from it, prepares none itself, and gets what preparing it here gives, refusals
+    included, in input order. An input changed since the helper read it, or not read by it, is prepared anew;
+    with no helper, the chunk is prepared as usual."""
+    import rhetoric.prepare as prepare
+    from rhetoric.config import SourceSpec
+    from rhetoric.ingest import read_folder_in_chunks
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    for article in raw_articles(24):
+        text = "Subscribe to our newsletter" if article.text == " " else article.text  # refused when prepared
+        (folder / article.source).write_text(text, encoding="utf-8")
+    spec = SourceSpec("folder", str(folder))
+
+    def first_chunk():
+        return next(read_folder_in_chunks(spec, 10**6, 20)).articles
+
+    expected = prepare_articles(first_chunk())
+    assert expected[1]  # blank files are refused
+    parallel.start(1)
+    prepare.prepare_ahead(spec, 10**6, 20)
+    with monkeypatch.context() as patch:  # every input prepared ahead: nothing prepared here
+        patch.setattr(parallel, "map_slices", lambda *args, **kwargs: pytest.fail("prepared again"))
+        assert prepare.prepare_chunk(first_chunk(), workers=2) == expected
+    assert prepare.prepare_chunk(first_chunk(), workers=2) == expected  # taken once: prepared as usual now
+
+    prepare.prepare_ahead(spec, 10**6, 20)
+    prepare._ahead[0].result()  # the helper has read the folder
+    (folder / "a0001.txt").write_text("Changed headline\n\n" + "\n\n".join(story("energy")), encoding="utf-8")
+    changed = first_chunk()
+    prepared, refused = prepare.prepare_chunk(changed, workers=2)
+    assert (prepared, refused) == prepare_articles(changed)
+    assert prepared[1].title == "Changed headline" and prepared[0] == expected[0][0]
+
+    parallel.shutdown()
+    prepare.prepare_ahead(spec, 10**6, 20)  # no helper: nothing ahead
+    assert prepare.prepare_chunk(changed, workers=2) == prepare_articles(changed)
