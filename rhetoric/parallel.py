@@ -134,33 +134,29 @@ def hurry() -> None:
 _hurry_next = threading.Event()  # hurry() came before the slices it meant went out
 
 
-def aside(function: Callable[[Any], Any], argument: Any, here: bool = True) -> "Aside":
+def aside(function: Callable[[Any], Any], argument: Any) -> "Aside":
     """function(argument) on a live helper with nothing else to do, while this process goes on with other
     work; Aside.result() waits for it. With no such helper (none started, or a chunk's slices out), or one
     that fails or dies, result() computes it here instead: the same result either way, so callers use it
     for work they could do themselves but need not wait for (the dashboard's bootstrap bands, drawn at
-    the end of a run while its helper is idle). Without here, result() is None then instead: for work
-    worth doing only on a helper's idle time (a run's first chunk, prepared before the run reads it).
-    function must be importable by name (a helper unpickles it).
+    the end of a run while its helper is idle). function must be importable by name (a helper unpickles it).
     """
     if not _guard.acquire(blocking=False):  # a chunk is being prepared: its helpers are busy
-        return Aside(function, argument, here=here)
+        return Aside(function, argument)
     helper, sent = next((h for h in _helpers if h.alive()), None), False
     try:
         sent = helper is not None and helper.send(function, argument)
     finally:
         if not sent:  # else the Aside's thread lets go of _guard once the answer is read
             _guard.release()
-    return Aside(function, argument, helper if sent else None, here)
+    return Aside(function, argument, helper if sent else None)
 
 
 class Aside:
-    """One call handed to a helper (aside()), or left to be made here (or not at all, without here) when its
-    result is asked for."""
+    """One call handed to a helper (aside()), or left to be made here when its result is asked for."""
 
-    def __init__(self, function: Callable[[Any], Any], argument: Any, helper: "_Helper | None" = None,
-                 here: bool = True) -> None:
-        self.function, self.argument, self.value, self.here = function, argument, _FAILED, here
+    def __init__(self, function: Callable[[Any], Any], argument: Any, helper: "_Helper | None" = None) -> None:
+        self.function, self.argument, self.value = function, argument, _FAILED
         self.thread = None
         if helper is not None:  # the helper holds _guard's place until its answer is read
             self.thread = threading.Thread(target=self._receive, args=(helper,), daemon=True)
@@ -177,7 +173,7 @@ class Aside:
             self.thread.join()
             self.thread = None
         if self.value is _FAILED:
-            self.value = self.function(self.argument) if self.here else None
+            self.value = self.function(self.argument)
         return self.value
 
 

@@ -23,7 +23,7 @@ from rhetoric.ingest import (
     IngestBatch, NewArticle, RawArticle, article_names, read_folder_in_chunks, scored_rows,
 )
 from rhetoric.labels import load_frames
-from rhetoric.prepare import ScoreShare, prepare_ahead, prepare_chunk, with_late_scores
+from rhetoric.prepare import ScoreShare, prepare_chunk, with_late_scores
 from rhetoric.repeats import mark_repeats
 from rhetoric.store import AddResult, Store
 from rhetoric.summary import RunSummary
@@ -117,7 +117,7 @@ def start_helpers(settings: Settings) -> bool:
     unchanged. A rerun that finds nothing new would pay for a helper it never uses (0.4 s of a
     rerun on 10,000 files), so none is started then.
     """
-    names, first = _first_chunk(settings)
+    names = _first_chunk_names(settings)
     if parallel.processes_for(len(names), settings.workers) < 2:  # too few files to share, or one process asked
         return False
     try:
@@ -132,15 +132,12 @@ def start_helpers(settings: Settings) -> bool:
     if helpers < 1:
         return False
     parallel.start(helpers, warm="rhetoric.prepare:warm")
-    prepare_ahead(first, settings.max_bytes, settings.batch_size)  # while this process starts Prefect
     return True
 
 
-def _first_chunk(settings: Settings) -> tuple[list[str], SourceSpec | None]:
-    """The names of the article files the folder sources' first chunk will hold (read_folder_in_chunks's order),
-    and the folder source the chunk starts in."""
+def _first_chunk_names(settings: Settings) -> list[str]:
+    """The names of the article files the folder sources' first chunk will hold (read_folder_in_chunks's order)."""
     names: list[str] = []
-    first = None
     for spec in settings.sources:
         if spec.kind != "folder" or len(names) >= settings.batch_size:
             continue
@@ -148,9 +145,7 @@ def _first_chunk(settings: Settings) -> tuple[list[str], SourceSpec | None]:
             names += article_names(spec.location)[:settings.batch_size - len(names)]
         except OSError:  # the run itself reports the folder
             pass
-        if names and first is None:
-            first = spec
-    return names, first
+    return names
 
 
 def skip_unchanged(store: Store, raw: list[RawArticle]) -> tuple[list[RawArticle], int]:

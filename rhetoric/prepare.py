@@ -13,9 +13,8 @@ from functools import partial
 from typing import Iterator
 
 from rhetoric import parallel
-from rhetoric.config import SourceSpec
 from rhetoric.dedupe import canonical_url, signatures
-from rhetoric.ingest import NewArticle, RawArticle, Refusal, read_folder_in_chunks
+from rhetoric.ingest import NewArticle, RawArticle, Refusal
 from rhetoric.language import detect_language, load_model
 from rhetoric.text import article_sentences, content_hash
 
@@ -150,71 +149,13 @@ def prepare_chunk(raw: list[RawArticle], workers: int = 1, local: bool = True, s
     input order; a small chunk is prepared here alone. Without local, this process leaves the slices to
     its helpers, being busy storing and classifying the chunk before (rhetoric.parallel.map_slices). With
     scoring, a helper that has prepared its slice scores it until the run asks for it
-    (score_while_waiting; the run calls rhetoric.parallel.hurry() when it is ready). Inputs a helper
-    prepared ahead (prepare_ahead), unchanged since, are taken as it prepared them."""
-    ahead = _take_ahead(raw)
-    rest = [article for article in raw if _key(article) not in ahead]
+    (score_while_waiting; the run calls rhetoric.parallel.hurry() when it is ready)."""
     prepared, refused = [], []
-    spare = partial(score_while_waiting, spec=scoring) if scoring is not None and rest else None
-    for articles, refusals in parallel.map_slices(prepare_articles, rest, workers, local, spare) if rest else ():
+    spare = partial(score_while_waiting, spec=scoring) if scoring is not None else None
+    for articles, refusals in parallel.map_slices(prepare_articles, raw, workers, local, spare):
         prepared += articles
         refused += refusals
-    if not ahead:
-        return prepared, refused
-    done = {result.source: result for result in (*prepared, *refused)}  # named by the source prepare_articles gave
-    results = [ahead[_key(article)] if _key(article) in ahead else done[_cleaned_source(article)] for article in raw]
-    return ([r for r in results if isinstance(r, NewArticle)], [r for r in results if isinstance(r, Refusal)])
-
-
-# the first chunk a helper prepares before the run has read it (prepare_ahead): the helper's Aside, taken once
-_ahead: list[parallel.Aside] = []
-
-
-def prepare_ahead(spec: SourceSpec, max_bytes: int, batch_size: int) -> None:
-    """Have an idle helper read the folder's first batch_size files and prepare them now, as the run starts.
-
-    A helper started before Prefect (rhetoric.pipeline.start_helpers) waits 0.6-0.8 s for its
-    first slice once it has warmed up: the run is still starting its flow, then reads the
-    first chunk, then prepares it with the helper. Read here by the helper itself, the same
-    way, the chunk is ready about when the run has read it, and the run's own process
-    prepares none of it. prepare_chunk takes what the helper prepared for each input read the
-    same (text, headline and every other field: a file or manifest row changed since is
-    prepared again), and prepares the rest as usual; so does a run whose helper failed or died.
-    """
-    _ahead[:] = [parallel.aside(prepared_ahead, (spec, max_bytes, batch_size), here=False)]
-
-
-def prepared_ahead(job: tuple[SourceSpec, int, int]) -> dict[tuple, NewArticle | Refusal]:
-    """On a helper: the folder's first chunk read as a run reads it (rhetoric.ingest.read_folder_in_chunks) and
-    prepared: each input's result, by the input as read (_key)."""
-    spec, max_bytes, batch_size = job
-    raw = next(read_folder_in_chunks(spec, max_bytes, batch_size)).articles
-    if len({_cleaned_source(article) for article in raw}) < len(raw):  # results could not be told apart
-        return {}
-    prepared, refused = prepare_articles(raw)
-    done = {a.source: a for a in prepared} | {r.source: r for r in refused}
-    return {_key(article): done[_cleaned_source(article)] for article in raw}
-
-
-def _take_ahead(raw: list[RawArticle]) -> dict:
-    """What a helper prepared ahead (prepare_ahead), once, waiting for it if it is still at it; {} after that, or
-    when the chunk's sources repeat (results are matched to inputs by source)."""
-    if not _ahead:
-        return {}
-    ahead = _ahead.pop().result() or {}
-    if ahead and len({_cleaned_source(article) for article in raw}) < len(raw):
-        return {}
-    return ahead
-
-
-def _key(article: RawArticle) -> tuple:
-    """An input as read: its fingerprint (text and headline) and every other field."""
-    return (article.fingerprint, *(getattr(article, f.name) for f in fields(RawArticle) if f.name != "text"))
-
-
-def _cleaned_source(article: RawArticle) -> str:
-    """The source prepare_articles names the article's result by (without NUL bytes)."""
-    return article.source.replace("\x00", "")
+    return prepared, refused
 
 
 def _without_nul(article: RawArticle) -> RawArticle:
