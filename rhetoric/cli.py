@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -50,11 +51,15 @@ def console() -> int:
     left unclosed by a command loses nothing (a store's committed writes are on disk).
     In-process callers of main() (tests) keep their collector.
     """
-    import gc
-
+    global _OWN_PROCESS
+    _OWN_PROCESS = True
     code = main()
     gc.freeze()  # standard streams are still flushed, and atexit handlers run, after this
     return code
+
+
+# whether the command runs in a process of its own, which ends with it (console()), not in a caller's (tests)
+_OWN_PROCESS = False
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
@@ -358,6 +363,11 @@ def cmd_run(args) -> int:
     _quiet_prefect()
     from flows.pipeline import run_pipeline
 
+    if _OWN_PROCESS:
+        # what is loaded by now (modules, Prefect, SQLAlchemy) lives until the process ends: frozen, it is left
+        # out of the collections the run's own allocations set off (first runs on 10,000 articles: 7.33 s
+        # against 7.48 s, eight alternating hand runs each)
+        gc.freeze()
     sources = [s if s.startswith(("http://", "https://")) else _here(s) for s in args.source or []]
     # SIGINT/SIGTERM: fetches stop at once, the run ends as interrupted, one line here
     with stop_on_signals(), _without_heartbeats():
