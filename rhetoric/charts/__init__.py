@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 def draw_template(data: DashboardData) -> PageTemplate:
     """page.dashboard_template(data), plotly imported only when this is called: what a run hands its idle
     helper by name (rhetoric.parallel.aside), which imported plotly while it waited for its first slice
-    (rhetoric.prepare.warm), so the run's own process never imports it."""
+    (rhetoric.prepare.warm), so a run with a helper never imports plotly itself (one without draws here)."""
     from rhetoric.charts.page import dashboard_template
 
     return dashboard_template(data)

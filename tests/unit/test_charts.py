@@ -191,7 +191,7 @@ def test_page_is_self_contained_and_names_everything(data):
     assert '<a href="https://example.org/t"' in page
 
 
-def test_the_page_drawn_on_a_helper_is_the_page_drawn_here(data, monkeypatch):
+def test_the_page_drawn_on_a_helper_is_the_page_drawn_here(data):
     """A run hands the drawing to its idle helper (rhetoric.dashboard.write_dashboard): the same page, to the
     byte, as this process draws; and with no helper, this process draws it."""
     from rhetoric import parallel
